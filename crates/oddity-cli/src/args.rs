@@ -1,0 +1,453 @@
+//! Command-line arguments and their translation into library options.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use oddity::data::{ColumnKind, Format, Input, ReadOptions};
+use oddity::detector::{DetectorParams, IsolationForestParams, MaxSamples, SplitKind};
+use oddity::pipeline::FitOptions;
+use oddity::prep::{CategoryEncoding, ColumnSelection, Imputation, PrepConfig, Scaling};
+use oddity::threshold::ThresholdRule;
+
+const EXAMPLES: &str = "\
+Examples:
+  oddity detect transactions.csv --explain
+  oddity fit train.parquet --exclude id -o fraud.oddity
+  oddity score fraud.oddity new.jsonl --format csv > scored.csv
+  oddity eval scored.csv --label is_fraud
+  oddity inspect fraud.oddity
+  cat metrics.csv | oddity detect - --contamination 0.01 --format ndjson
+
+Exit codes:
+  0  success (also when the output pipe is closed early)
+  1  any other failure
+  2  bad command line
+  3  bad input data (the message names the file, row and column)
+  4  unreadable, corrupted or incompatible model file";
+
+/// Find anomalies in tabular data, explain them, and evaluate the result.
+#[derive(Debug, Parser)]
+#[command(name = "oddity", version, about, after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Worker threads (default: all cores).
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<usize>,
+    /// No progress bar.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// Log decisions to stderr (-v debug, -vv trace).
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fit, score and threshold one input in one go; print the anomalies.
+    #[command(
+        after_help = "Example:\n  oddity detect transactions.csv --id id --label is_fraud --explain"
+    )]
+    Detect(DetectArgs),
+    /// Fit a model on an input and save it.
+    #[command(after_help = "Example:\n  oddity fit train.parquet --exclude id -o fraud.oddity")]
+    Fit(FitArgs),
+    /// Score an input with a saved model, streaming it chunk by chunk.
+    #[command(
+        after_help = "Example:\n  oddity score fraud.oddity new.jsonl --format csv > scored.csv"
+    )]
+    Score(ScoreArgs),
+    /// Evaluate scores against labels: ROC-AUC, PR-AUC, P@k, F1, confusion matrix.
+    #[command(after_help = "Example:\n  oddity eval scored.csv --label is_fraud")]
+    Eval(EvalArgs),
+    /// Print what a model file holds, as JSON, after verifying its checksum.
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    /// Input format (default: from the file extension, else sniffed).
+    #[arg(long, value_name = "FORMAT")]
+    pub input_format: Option<Format>,
+    /// Field delimiter for CSV-like input, one character.
+    #[arg(long, value_name = "CHAR")]
+    pub delimiter: Option<char>,
+    /// The first line is data; columns are named x0, x1, ...
+    #[arg(long)]
+    pub no_header: bool,
+    /// Override an inferred column type: NAME=number|category|boolean|timestamp.
+    #[arg(long = "type", value_name = "NAME=KIND")]
+    pub types: Vec<String>,
+    /// An extra token that means "missing" (repeatable).
+    #[arg(long, value_name = "TOKEN")]
+    pub na: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ColumnArgs {
+    /// Use only these columns as features (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
+    pub features: Option<Vec<String>>,
+    /// Leave these columns out of the features (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
+    pub exclude: Vec<String>,
+    /// Ground-truth column (1/true/anomaly = anomaly); never a feature.
+    #[arg(long, value_name = "COLUMN")]
+    pub label: Option<String>,
+    /// The label value that means anomaly, when it is not a usual word.
+    #[arg(long, value_name = "VALUE", requires = "label")]
+    pub positive: Option<String>,
+    /// Column that identifies each point in the output; never a feature.
+    #[arg(long, value_name = "COLUMN")]
+    pub id: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum EncodeArg {
+    Onehot,
+    Frequency,
+    Ordinal,
+}
+
+#[derive(Debug, Args)]
+pub struct PrepArgs {
+    /// Drop exact duplicate rows before fitting.
+    #[arg(long)]
+    pub drop_duplicates: bool,
+    /// How missing numbers are filled.
+    #[arg(long, value_enum, default_value = "median")]
+    pub impute: ImputeArg,
+    /// How numbers are scaled.
+    #[arg(long, value_enum, default_value = "none")]
+    pub scale: ScaleArg,
+    /// How categories are encoded.
+    #[arg(long, value_enum, default_value = "frequency")]
+    pub encode: EncodeArg,
+    /// One-hot: most categories per column before the rest become "(other)".
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub max_categories: usize,
+    /// Use timestamp columns as features (hour of day, day of week).
+    #[arg(long)]
+    pub time_features: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ImputeArg {
+    Median,
+    Mean,
+    Zero,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ScaleArg {
+    None,
+    Standard,
+    Minmax,
+    Robust,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum DetectorArg {
+    /// Isolation Forest (Liu et al. 2008).
+    #[value(alias = "isolation_forest")]
+    Iforest,
+    /// Extended Isolation Forest (Hariri et al. 2019).
+    #[value(alias = "extended_isolation_forest")]
+    Eif,
+}
+
+#[derive(Debug, Args)]
+pub struct DetectorArgs {
+    /// Detector family.
+    #[arg(long, value_enum, default_value = "iforest")]
+    pub detector: DetectorArg,
+    /// Number of trees.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub trees: usize,
+    /// Points per tree: "auto" (256), a count, or a fraction in (0, 1].
+    #[arg(long, default_value = "auto", value_name = "N")]
+    pub max_samples: String,
+    /// Extended forest: non-zero hyperplane coefficients minus one (default: all features).
+    #[arg(long, value_name = "N")]
+    pub extension_level: Option<usize>,
+    /// Random seed; equal seeds give equal results on any number of threads.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Most training rows kept in memory; larger inputs are sampled uniformly.
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    pub max_fit_rows: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ThresholdArgs {
+    /// Expected share of anomalies, in (0, 0.5].
+    #[arg(long, value_name = "FRACTION", group = "rule")]
+    pub contamination: Option<f64>,
+    /// In (0, 1); higher flags more points (default rule: 0.5).
+    #[arg(long, value_name = "S", group = "rule")]
+    pub sensitivity: Option<f64>,
+    /// An explicit raw-score threshold.
+    #[arg(long, value_name = "SCORE", group = "rule")]
+    pub threshold: Option<f64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Ranked anomalies for people (default on a terminal).
+    Table,
+    Csv,
+    /// One JSON array.
+    Json,
+    /// One JSON object per line.
+    Ndjson,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Output format (default: table on a terminal, csv otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<OutputFormat>,
+    /// Write to this file instead of stdout.
+    #[arg(long, short, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Explain each anomaly: contributing columns, values, typical ranges.
+    #[arg(long)]
+    pub explain: bool,
+    /// Table: how many anomalies to list.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub top: usize,
+    /// csv/json/ndjson: only the anomalies, not every point.
+    #[arg(long)]
+    pub anomalies_only: bool,
+    /// csv/json/ndjson: copy every input column into the output.
+    #[arg(long)]
+    pub keep_columns: bool,
+    /// Rows per chunk while streaming.
+    #[arg(long, default_value_t = 65_536, value_name = "N")]
+    pub chunk_rows: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    /// Input file, or - for stdin.
+    pub input: String,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    #[command(flatten)]
+    pub columns: ColumnArgs,
+    #[command(flatten)]
+    pub prep: PrepArgs,
+    #[command(flatten)]
+    pub detector: DetectorArgs,
+    #[command(flatten)]
+    pub threshold: ThresholdArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Also save the fitted model here.
+    #[arg(long, value_name = "PATH")]
+    pub save_model: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct FitArgs {
+    /// Training input, or - for stdin.
+    pub input: String,
+    /// Where to write the model.
+    #[arg(long, short, value_name = "PATH")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    #[command(flatten)]
+    pub columns: ColumnArgs,
+    #[command(flatten)]
+    pub prep: PrepArgs,
+    #[command(flatten)]
+    pub detector: DetectorArgs,
+    #[command(flatten)]
+    pub threshold: ThresholdArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// A model written by `oddity fit`.
+    pub model: PathBuf,
+    /// Input to score, or - for stdin.
+    pub input: String,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    /// Id column (default: the model's).
+    #[arg(long, value_name = "COLUMN")]
+    pub id: Option<String>,
+    /// Label column to copy into the output (default: the model's).
+    #[arg(long, value_name = "COLUMN")]
+    pub label: Option<String>,
+    #[command(flatten)]
+    pub threshold: ThresholdArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Scored file (for example the csv output of `oddity score`).
+    pub input: String,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    /// Ground-truth column.
+    #[arg(long, value_name = "COLUMN")]
+    pub label: String,
+    /// The label value that means anomaly, when it is not a usual word.
+    #[arg(long, value_name = "VALUE")]
+    pub positive: Option<String>,
+    /// Score column.
+    #[arg(long, default_value = "score", value_name = "COLUMN")]
+    pub score_column: String,
+    /// Decision column for the confusion matrix; "none" to skip.
+    #[arg(long, default_value = "is_anomaly", value_name = "COLUMN")]
+    pub predicted_column: String,
+    /// Precision at k (default: the number of true anomalies).
+    #[arg(long, short)]
+    pub k: Option<usize>,
+    /// Output format: table or json.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A model file.
+    pub model: PathBuf,
+}
+
+impl ReadArgs {
+    pub fn to_options(&self) -> anyhow::Result<ReadOptions> {
+        let delimiter = match self.delimiter {
+            None => None,
+            Some(c) if c.is_ascii() => Some(c as u8),
+            Some(c) => bail!("--delimiter must be one ASCII character, got {c:?}"),
+        };
+        let type_overrides = self
+            .types
+            .iter()
+            .map(|spec| {
+                let (name, kind) = spec
+                    .rsplit_once('=')
+                    .with_context(|| format!("--type expects NAME=KIND, got {spec:?}"))?;
+                let kind: ColumnKind = kind.parse().map_err(|_| {
+                    anyhow::anyhow!(
+                        "--type {spec}: unknown kind {kind:?}; use number, category, boolean or timestamp"
+                    )
+                })?;
+                Ok((name.to_string(), kind))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(ReadOptions {
+            format: self.input_format,
+            delimiter,
+            has_header: !self.no_header,
+            type_overrides,
+            extra_missing: self.na.clone(),
+            ..ReadOptions::default()
+        })
+    }
+}
+
+impl ThresholdArgs {
+    /// The rule the flags ask for, if any.
+    pub fn rule(&self) -> Option<ThresholdRule> {
+        if let Some(c) = self.contamination {
+            Some(ThresholdRule::Contamination(c))
+        } else if let Some(s) = self.sensitivity {
+            Some(ThresholdRule::Sensitivity(s))
+        } else {
+            self.threshold.map(ThresholdRule::Score)
+        }
+    }
+}
+
+impl DetectorArgs {
+    fn params(&self) -> anyhow::Result<DetectorParams> {
+        let max_samples = match self.max_samples.as_str() {
+            "auto" => MaxSamples::Auto,
+            text => {
+                if let Ok(count) = text.parse::<usize>() {
+                    MaxSamples::Count(count)
+                } else if let Ok(fraction) = text.parse::<f64>() {
+                    MaxSamples::Fraction(fraction)
+                } else {
+                    bail!("--max-samples must be auto, a count or a fraction, got {text:?}")
+                }
+            }
+        };
+        let split = match self.detector {
+            DetectorArg::Iforest => {
+                if self.extension_level.is_some() {
+                    bail!("--extension-level needs --detector eif");
+                }
+                SplitKind::Axis
+            }
+            DetectorArg::Eif => SplitKind::Hyperplane {
+                extension_level: self.extension_level,
+            },
+        };
+        Ok(DetectorParams::IsolationForest(IsolationForestParams {
+            n_trees: self.trees,
+            max_samples,
+            split,
+            seed: self.seed,
+        }))
+    }
+}
+
+/// Fit options from the shared flag groups.
+pub fn fit_options(
+    columns: &ColumnArgs,
+    prep: &PrepArgs,
+    detector: &DetectorArgs,
+    threshold: &ThresholdArgs,
+    chunk_rows: usize,
+) -> anyhow::Result<FitOptions> {
+    let prep = PrepConfig {
+        drop_duplicates: prep.drop_duplicates,
+        impute: match prep.impute {
+            ImputeArg::Median => Imputation::Median,
+            ImputeArg::Mean => Imputation::Mean,
+            ImputeArg::Zero => Imputation::Zero,
+        },
+        scale: match prep.scale {
+            ScaleArg::None => Scaling::None,
+            ScaleArg::Standard => Scaling::Standard,
+            ScaleArg::Minmax => Scaling::MinMax,
+            ScaleArg::Robust => Scaling::Robust,
+        },
+        encode: match prep.encode {
+            EncodeArg::Onehot => CategoryEncoding::OneHot {
+                max_categories: prep.max_categories,
+            },
+            EncodeArg::Frequency => CategoryEncoding::Frequency,
+            EncodeArg::Ordinal => CategoryEncoding::Ordinal,
+        },
+        time_features: prep.time_features,
+    };
+    Ok(FitOptions {
+        selection: ColumnSelection {
+            features: columns.features.clone(),
+            exclude: columns.exclude.clone(),
+            label: columns.label.clone(),
+            id: columns.id.clone(),
+            positive_label: columns.positive.clone(),
+        },
+        prep,
+        detector: detector.params()?,
+        threshold: threshold.rule().unwrap_or_default(),
+        max_fit_rows: detector.max_fit_rows,
+        chunk_rows: chunk_rows.max(1),
+        seed: detector.seed,
+    })
+}
+
+/// `-` is stdin, anything else a path.
+pub fn input(text: &str) -> Input {
+    Input::from_arg(text)
+}

@@ -1,0 +1,405 @@
+//! One function per subcommand.
+
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use oddity::data::{self, ColumnData, Input, ReadOptions, RecordSource};
+use oddity::detector::Detector;
+use oddity::eval;
+use oddity::explain::format_number;
+use oddity::model_file;
+use oddity::pipeline::{ExplainWhich, Model, labels_from_column};
+use serde_json::json;
+
+use crate::args::{
+    Cli, Command, DetectArgs, EvalArgs, FitArgs, InspectArgs, OutputArgs, OutputFormat, ScoreArgs,
+    fit_options, input,
+};
+use crate::output::{Passthrough, PointWriter, RunSummary};
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let quiet = cli.quiet;
+    match cli.command {
+        Command::Detect(args) => detect(args, quiet),
+        Command::Fit(args) => fit(args, quiet),
+        Command::Score(args) => score(args, quiet),
+        Command::Eval(args) => evaluate(args),
+        Command::Inspect(args) => inspect(&args),
+    }
+}
+
+/// A spinner on stderr counting rows; hidden when stderr is not a terminal.
+fn progress(quiet: bool, message: &'static str) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    let style = ProgressStyle::with_template("{spinner} {msg}: {human_pos} rows ({per_sec})")
+        .expect("the template is valid");
+    bar.set_style(style);
+    bar.set_message(message);
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
+fn fit_model(
+    input: &Input,
+    read: &ReadOptions,
+    options: &oddity::pipeline::FitOptions,
+    quiet: bool,
+) -> anyhow::Result<Model> {
+    let mut source = data::open(input, read)?;
+    let bar = progress(quiet, "fitting");
+    let model = Model::fit(source.as_mut(), options, &mut |rows| bar.set_position(rows))?;
+    bar.finish_and_clear();
+    Ok(model)
+}
+
+fn fit(args: FitArgs, quiet: bool) -> anyhow::Result<()> {
+    let read = args.read.to_options()?;
+    let options = fit_options(
+        &args.columns,
+        &args.prep,
+        &args.detector,
+        &args.threshold,
+        65_536,
+    )?;
+    let model = fit_model(&input(&args.input), &read, &options, quiet)?;
+    model.save(&args.output)?;
+    if !quiet {
+        eprintln!(
+            "wrote {}: {} on {} rows ({} features), threshold {} ({})",
+            args.output.display(),
+            model.detector.name(),
+            model.training.n_rows_fitted,
+            model.training.n_features,
+            format_number(model.threshold),
+            model.options.threshold,
+        );
+    }
+    Ok(())
+}
+
+/// Stdin can be read only once; `detect` reads its input twice (fit, then
+/// score), so stdin is first copied to a temporary file.
+fn rereadable(input: Input) -> anyhow::Result<(Input, Option<tempfile::TempPath>)> {
+    match input {
+        Input::Stdin => {
+            let mut file =
+                tempfile::NamedTempFile::new().context("cannot create a temporary file")?;
+            std::io::copy(&mut std::io::stdin().lock(), &mut file).context("cannot read stdin")?;
+            let path = file.into_temp_path();
+            Ok((Input::Path(path.to_path_buf()), Some(path)))
+        }
+        other => Ok((other, None)),
+    }
+}
+
+fn detect(args: DetectArgs, quiet: bool) -> anyhow::Result<()> {
+    let read = args.read.to_options()?;
+    let options = fit_options(
+        &args.columns,
+        &args.prep,
+        &args.detector,
+        &args.threshold,
+        args.output.chunk_rows,
+    )?;
+    let shown_input = args.input.clone();
+    let (source_input, _spooled) = rereadable(input(&args.input))?;
+    let model = fit_model(&source_input, &read, &options, quiet)?;
+    if let Some(path) = &args.save_model {
+        model.save(path)?;
+    }
+    score_with(
+        &model,
+        &source_input,
+        &shown_input,
+        read,
+        &args.output,
+        quiet,
+    )
+}
+
+fn score(args: ScoreArgs, quiet: bool) -> anyhow::Result<()> {
+    let mut model = Model::load(&args.model)?;
+    if let Some(rule) = args.threshold.rule() {
+        model.set_threshold(rule)?;
+    }
+    if args.id.is_some() {
+        model.options.selection.id = args.id.clone();
+    }
+    if args.label.is_some() {
+        model.options.selection.label = args.label.clone();
+    }
+    let read = args.read.to_options()?;
+    score_with(
+        &model,
+        &input(&args.input),
+        &args.input,
+        read,
+        &args.output,
+        quiet,
+    )
+}
+
+fn open_output(path: Option<&Path>) -> anyhow::Result<Box<dyn Write>> {
+    Ok(match path {
+        Some(path) => Box::new(BufWriter::new(
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+        )),
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    })
+}
+
+fn score_with(
+    model: &Model,
+    source_input: &Input,
+    shown_input: &str,
+    mut read: ReadOptions,
+    output: &OutputArgs,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let user_types: Vec<String> = read.type_overrides.iter().map(|(n, _)| n.clone()).collect();
+    read.type_overrides.extend(
+        model
+            .read_overrides()
+            .into_iter()
+            .filter(|(name, _)| !user_types.contains(name)),
+    );
+    let mut source = data::open(source_input, &read)?;
+    let schema = source.schema().clone();
+    let scorer = model.scorer(&schema)?;
+
+    let format = output.format.unwrap_or(
+        if output.output.is_none() && std::io::stdout().is_terminal() {
+            OutputFormat::Table
+        } else {
+            OutputFormat::Csv
+        },
+    );
+    let explain = match (format, output.explain) {
+        (OutputFormat::Table, _) | (_, true) => ExplainWhich::Anomalies,
+        _ => ExplainWhich::None,
+    };
+    let locate = |name: &Option<String>| {
+        name.as_ref()
+            .and_then(|name| schema.index_of(name).map(|index| (name.clone(), index)))
+    };
+    let passthrough = Passthrough {
+        id: locate(&model.options.selection.id),
+        label: locate(&model.options.selection.label),
+        all: output.keep_columns.then(|| {
+            schema
+                .fields
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (f.name.clone(), i))
+                .collect()
+        }),
+    };
+    let has_label = passthrough.label.is_some();
+    let mut writer = PointWriter::new(
+        open_output(output.output.as_deref())?,
+        format,
+        passthrough,
+        output.anomalies_only,
+        output.explain,
+        output.top,
+    );
+    let mut labelled: Vec<(bool, f64, bool)> = Vec::new();
+    let bar = progress(quiet, "scoring");
+    while let Some(frame) = source.next_chunk(output.chunk_rows.max(1))? {
+        let points = scorer.score(&frame, explain)?;
+        if has_label {
+            labelled.extend(
+                points
+                    .iter()
+                    .filter_map(|p| p.label.map(|label| (label, p.score, p.is_anomaly))),
+            );
+        }
+        writer.write_chunk(&frame, points)?;
+        bar.inc(frame.n_rows() as u64);
+    }
+    bar.finish_and_clear();
+    let summary = RunSummary {
+        input: shown_input.to_string(),
+        detector: model.detector.name().to_string(),
+        threshold: model.threshold,
+        rule: model.options.threshold.to_string(),
+    };
+    let (n_points, n_anomalies) = writer.counts();
+    let mut out = writer.finish(&summary)?;
+    if format == OutputFormat::Table && !labelled.is_empty() {
+        let labels: Vec<bool> = labelled.iter().map(|l| l.0).collect();
+        let scores: Vec<f64> = labelled.iter().map(|l| l.1).collect();
+        let predicted: Vec<bool> = labelled.iter().map(|l| l.2).collect();
+        let report = eval::evaluate(&labels, &scores, Some(&predicted), None)?;
+        writeln!(out)?;
+        write_report(&mut out, &report)?;
+        out.flush()?;
+    }
+    if format != OutputFormat::Table && !quiet && std::io::stderr().is_terminal() {
+        eprintln!("{n_points} points scored, {n_anomalies} anomalies");
+    }
+    Ok(())
+}
+
+fn write_report(out: &mut impl Write, report: &eval::Report) -> std::io::Result<()> {
+    let metric =
+        |value: Option<f64>| value.map_or_else(|| "n/a".to_string(), |v| format!("{v:.4}"));
+    writeln!(
+        out,
+        "evaluation against the label ({} points, {} anomalies)",
+        report.n_points, report.n_anomalies
+    )?;
+    writeln!(out, "  ROC-AUC            {}", metric(report.roc_auc))?;
+    writeln!(
+        out,
+        "  PR-AUC (AP)        {}",
+        metric(report.average_precision)
+    )?;
+    if let Some((k, value)) = report.precision_at_k {
+        writeln!(out, "  precision at {k:<5} {value:.4}")?;
+    }
+    writeln!(out, "  precision          {}", metric(report.precision))?;
+    writeln!(out, "  recall             {}", metric(report.recall))?;
+    writeln!(out, "  F1                 {}", metric(report.f1))?;
+    if let Some(c) = &report.confusion {
+        writeln!(
+            out,
+            "  confusion matrix   predicted anomaly  predicted normal"
+        )?;
+        writeln!(
+            out,
+            "    actual anomaly   {:>17}  {:>16}",
+            c.true_positives, c.false_negatives
+        )?;
+        writeln!(
+            out,
+            "    actual normal    {:>17}  {:>16}",
+            c.false_positives, c.true_negatives
+        )?;
+    }
+    for note in &report.notes {
+        writeln!(out, "  note: {note}")?;
+    }
+    Ok(())
+}
+
+fn column_index(source: &dyn RecordSource, name: &str, flag: &str) -> anyhow::Result<usize> {
+    source.schema().index_of(name).with_context(|| {
+        let names: Vec<&str> = source.schema().names().collect();
+        format!(
+            "{}: column \"{name}\" ({flag}) not found; the columns are: {}",
+            source.input(),
+            names.join(", ")
+        )
+    })
+}
+
+fn evaluate(args: EvalArgs) -> anyhow::Result<()> {
+    let read = args.read.to_options()?;
+    let mut source = data::open(&input(&args.input), &read)?;
+    let label_index = column_index(source.as_ref(), &args.label, "--label")?;
+    let score_index = column_index(source.as_ref(), &args.score_column, "--score-column")?;
+    let predicted_index = match args.predicted_column.as_str() {
+        "none" => None,
+        name => source.schema().index_of(name),
+    };
+    let mut labels = Vec::new();
+    let mut scores = Vec::new();
+    let mut predicted = Vec::new();
+    let mut n_unlabelled = 0u64;
+    while let Some(frame) = source.next_chunk(65_536)? {
+        let chunk_labels =
+            labels_from_column(&frame.columns[label_index], args.positive.as_deref()).map_err(
+                |message| oddity::Error::Label {
+                    column: args.label.clone(),
+                    message,
+                },
+            )?;
+        let ColumnData::Number(chunk_scores) = &frame.columns[score_index] else {
+            bail!(
+                "{}: column \"{}\" is not numeric; pass the score column with --score-column",
+                args.input,
+                args.score_column
+            );
+        };
+        let chunk_predicted = predicted_index
+            .map(|index| labels_from_column(&frame.columns[index], None))
+            .transpose()
+            .map_err(|message| oddity::Error::Label {
+                column: args.predicted_column.clone(),
+                message,
+            })?;
+        for row in 0..frame.n_rows() {
+            let Some(label) = chunk_labels[row] else {
+                n_unlabelled += 1;
+                continue;
+            };
+            let score = chunk_scores[row];
+            if !score.is_finite() {
+                bail!(
+                    "{}: row {}, column \"{}\": score must be a finite number, got {}",
+                    args.input,
+                    frame.first_row + row as u64,
+                    args.score_column,
+                    format_number(score)
+                );
+            }
+            labels.push(label);
+            scores.push(score);
+            if let Some(decisions) = &chunk_predicted {
+                predicted.push(decisions[row].unwrap_or(false));
+            }
+        }
+    }
+    let predicted =
+        (predicted_index.is_some() && predicted.len() == labels.len()).then_some(predicted);
+    let report = eval::evaluate(&labels, &scores, predicted.as_deref(), args.k)?;
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    match args.format {
+        OutputFormat::Json | OutputFormat::Ndjson => {
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            writeln!(out)?;
+        }
+        OutputFormat::Table | OutputFormat::Csv => write_report(&mut out, &report)?,
+    }
+    if n_unlabelled > 0 {
+        writeln!(
+            out,
+            "  note: {n_unlabelled} rows without a label were left out"
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
+    let summary = model_file::read_header_only(&args.model)?;
+    // Decoding the payload too proves the whole file is usable, not only
+    // its checksum.
+    let model = Model::load(&args.model)?;
+    let mut document = json!({
+        "path": args.model.display().to_string(),
+        "format_version": summary.format_version,
+        "payload_bytes": summary.payload_len,
+        "verified": true,
+        "n_features": model.detector.n_features(),
+    });
+    if let (Some(document), Some(header)) = (document.as_object_mut(), summary.header.as_object()) {
+        for (key, value) in header {
+            document.insert(key.clone(), value.clone());
+        }
+    }
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    serde_json::to_writer_pretty(&mut out, &document)?;
+    writeln!(out)?;
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,535 @@
+//! End-to-end tests of the `oddity` binary: every subcommand, every output
+//! format, the documented exit codes, and awkward inputs that must give a
+//! result or an error naming what was wrong (never a panic).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use tempfile::TempDir;
+
+const EXIT_BAD_DATA: i32 = 3;
+const EXIT_BAD_MODEL: i32 = 4;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn demo() -> PathBuf {
+    repo_root().join("examples/transactions.csv")
+}
+
+fn fixture(name: &str) -> PathBuf {
+    repo_root()
+        .join("crates/oddity/tests/data/ingest")
+        .join(name)
+}
+
+fn oddity() -> Command {
+    let mut command = Command::cargo_bin("oddity").expect("the oddity binary is built");
+    command.arg("--quiet");
+    command
+}
+
+fn stdout_of(command: &mut Command) -> String {
+    let output = command.output().expect("runs");
+    assert!(
+        output.status.success(),
+        "failed: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8 output")
+}
+
+fn write_file(dir: &TempDir, name: &str, contents: &[u8]) -> PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, contents).expect("writes");
+    path
+}
+
+#[test]
+fn detect_on_demo_data_ranks_planted_frauds_first_with_explanations() {
+    let text = stdout_of(oddity().args(["detect"]).arg(demo()).args([
+        "--id",
+        "id",
+        "--label",
+        "is_fraud",
+        "--explain",
+        "--format",
+        "table",
+        "--top",
+        "5",
+    ]));
+    assert!(
+        text.contains("5000 points scored by isolation_forest"),
+        "{text}"
+    );
+    assert!(text.contains("ROC-AUC"), "{text}");
+    assert!(text.contains("typical:"), "{text}");
+    // The five highest-ranked rows are all labelled frauds (is_fraud = 1).
+    let ranked: Vec<&str> = text
+        .lines()
+        .filter(|line| line.starts_with(char::is_numeric))
+        .collect();
+    assert_eq!(ranked.len(), 5, "{text}");
+    for line in ranked {
+        let columns: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(columns[3], "1", "{line}");
+    }
+}
+
+#[test]
+fn detect_csv_output_has_one_row_per_point() {
+    let text = stdout_of(
+        oddity()
+            .arg("detect")
+            .arg(demo())
+            .args(["--id", "id", "--format", "csv"]),
+    );
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("row,id,score,probability,is_anomaly"));
+    assert_eq!(lines.count(), 5000);
+}
+
+#[test]
+fn detect_ndjson_and_json_agree() {
+    let base = ["--id", "id", "--explain", "--anomalies-only"];
+    let ndjson = stdout_of(
+        oddity()
+            .arg("detect")
+            .arg(demo())
+            .args(base)
+            .args(["--format", "ndjson"]),
+    );
+    let json = stdout_of(
+        oddity()
+            .arg("detect")
+            .arg(demo())
+            .args(base)
+            .args(["--format", "json"]),
+    );
+    let from_lines: Vec<serde_json::Value> = ndjson
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("valid json line"))
+        .collect();
+    let from_array: Vec<serde_json::Value> = serde_json::from_str(&json).expect("valid json");
+    assert_eq!(from_lines, from_array);
+    assert!(!from_lines.is_empty());
+    for point in &from_lines {
+        assert_eq!(point["is_anomaly"], true);
+        assert!(
+            point["explanation"]["reason"]
+                .as_str()
+                .is_some_and(|r| !r.is_empty())
+        );
+    }
+}
+
+#[test]
+fn results_do_not_depend_on_thread_count_or_stdin() {
+    let args = ["--id", "id", "--format", "csv"];
+    let one = stdout_of(
+        oddity()
+            .args(["--threads", "1", "detect"])
+            .arg(demo())
+            .args(args),
+    );
+    let two = stdout_of(
+        oddity()
+            .args(["--threads", "2", "detect"])
+            .arg(demo())
+            .args(args),
+    );
+    assert_eq!(one, two);
+    let piped = stdout_of(
+        oddity()
+            .args(["detect", "-"])
+            .args(args)
+            .pipe_stdin(demo())
+            .expect("demo data is readable"),
+    );
+    assert_eq!(one, piped);
+}
+
+#[test]
+fn fit_score_eval_and_inspect_round_trip() {
+    let dir = TempDir::new().unwrap();
+    let model = dir.path().join("fraud.oddity");
+    let scored = dir.path().join("scored.csv");
+    oddity()
+        .arg("fit")
+        .arg(demo())
+        .args([
+            "--exclude",
+            "timestamp",
+            "--id",
+            "id",
+            "--label",
+            "is_fraud",
+            "-o",
+        ])
+        .arg(&model)
+        .assert()
+        .success();
+    oddity()
+        .arg("score")
+        .arg(&model)
+        .arg(demo())
+        .args(["--format", "csv", "-o"])
+        .arg(&scored)
+        .assert()
+        .success();
+    let header = std::fs::read_to_string(&scored).unwrap();
+    assert!(
+        header.starts_with("row,id,is_fraud,score,probability,is_anomaly\n"),
+        "{header}"
+    );
+
+    let report = stdout_of(
+        oddity()
+            .arg("eval")
+            .arg(&scored)
+            .args(["--label", "is_fraud", "--format", "json"]),
+    );
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["n_points"], 5000);
+    assert_eq!(report["n_anomalies"], 50);
+    assert!(report["roc_auc"].as_f64().unwrap() > 0.95, "{report}");
+    assert!(report["confusion"]["true_positives"].as_u64().unwrap() > 0);
+
+    let inspected = stdout_of(oddity().arg("inspect").arg(&model));
+    let inspected: serde_json::Value = serde_json::from_str(&inspected).unwrap();
+    assert_eq!(inspected["verified"], true);
+    assert_eq!(inspected["detector"], "isolation_forest");
+    assert_eq!(inspected["label_column"], "is_fraud");
+    assert_eq!(inspected["training"]["n_rows_read"], 5000);
+}
+
+#[test]
+fn scoring_a_saved_model_matches_detect() {
+    let dir = TempDir::new().unwrap();
+    let model = dir.path().join("m.oddity");
+    let detected = stdout_of(
+        oddity()
+            .arg("detect")
+            .arg(demo())
+            .args(["--id", "id", "--format", "csv", "--save-model"])
+            .arg(&model),
+    );
+    let scored = stdout_of(
+        oddity()
+            .arg("score")
+            .arg(&model)
+            .arg(demo())
+            .args(["--format", "csv"]),
+    );
+    assert_eq!(detected, scored);
+}
+
+#[test]
+fn threshold_flags_change_decisions_without_refitting() {
+    let dir = TempDir::new().unwrap();
+    let model = dir.path().join("m.oddity");
+    oddity()
+        .arg("fit")
+        .arg(demo())
+        .args(["--label", "is_fraud", "-o"])
+        .arg(&model)
+        .assert()
+        .success();
+    let count = |extra: &[&str]| {
+        let text = stdout_of(
+            oddity()
+                .arg("score")
+                .arg(&model)
+                .arg(demo())
+                .args(["--format", "csv", "--anomalies-only"])
+                .args(extra),
+        );
+        text.lines().count() - 1
+    };
+    assert_eq!(count(&["--contamination", "0.1"]), 500);
+    assert_eq!(count(&["--contamination", "0.02"]), 100);
+    assert!(count(&["--sensitivity", "0.9"]) > count(&["--sensitivity", "0.1"]));
+}
+
+#[test]
+fn other_formats_are_read() {
+    for name in [
+        "sample.jsonl",
+        "sample.csv.gz",
+        "mixed_types.csv",
+        "one_row.csv",
+        "one_column.csv",
+        "nan_inf.csv",
+        "non_utf8.csv",
+    ] {
+        oddity()
+            .arg("detect")
+            .arg(fixture(name))
+            .args(["--format", "csv"])
+            .assert()
+            .success();
+    }
+}
+
+#[test]
+fn parquet_input_gives_the_same_scores_as_csv() {
+    let dir = TempDir::new().unwrap();
+    let csv = write_file(&dir, "a.csv", b"x,y\n1,2\n2,3\n3,4\n4,5\n100,1\n");
+    let parquet = dir.path().join("a.parquet");
+    write_parquet(&parquet);
+    let from_csv = stdout_of(oddity().arg("detect").arg(&csv).args(["--format", "csv"]));
+    let from_parquet = stdout_of(
+        oddity()
+            .arg("detect")
+            .arg(&parquet)
+            .args(["--format", "csv"]),
+    );
+    assert_eq!(from_csv, from_parquet);
+}
+
+/// Writes the same table as `parquet_input_gives_the_same_scores_as_csv`'s
+/// CSV, with two INT64 columns.
+fn write_parquet(path: &Path) {
+    use parquet::data_type::Int64Type;
+    use parquet::file::writer::SerializedFileWriter;
+    use parquet::schema::parser::parse_message_type;
+    use std::sync::Arc;
+
+    let schema =
+        Arc::new(parse_message_type("message t { required int64 x; required int64 y; }").unwrap());
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = SerializedFileWriter::new(file, schema, Default::default()).unwrap();
+    let mut group = writer.next_row_group().unwrap();
+    for values in [[1i64, 2, 3, 4, 100], [2, 3, 4, 5, 1]] {
+        let mut column = group.next_column().unwrap().unwrap();
+        column
+            .typed::<Int64Type>()
+            .write_batch(&values, None, None)
+            .unwrap();
+        column.close().unwrap();
+    }
+    group.close().unwrap();
+    writer.close().unwrap();
+}
+
+#[test]
+fn empty_and_header_only_files_are_data_errors_naming_the_file() {
+    for name in ["empty.csv", "header_only.csv"] {
+        oddity()
+            .arg("detect")
+            .arg(fixture(name))
+            .assert()
+            .code(EXIT_BAD_DATA)
+            .stderr(predicate::str::contains(name))
+            .stderr(predicate::str::contains("panicked").not());
+    }
+}
+
+#[test]
+fn ragged_rows_name_the_row() {
+    oddity()
+        .arg("detect")
+        .arg(fixture("ragged.csv"))
+        .assert()
+        .code(EXIT_BAD_DATA)
+        .stderr(predicate::str::contains("ragged.csv"))
+        .stderr(predicate::str::contains("row"));
+}
+
+#[test]
+fn a_value_of_the_wrong_type_names_row_and_column() {
+    let dir = TempDir::new().unwrap();
+    let mut text = String::from("amount,kind\n");
+    for i in 0..20 {
+        text.push_str(&format!("{i}.5,a\n"));
+    }
+    text.push_str("12;50,b\n");
+    let path = write_file(&dir, "t.csv", text.as_bytes());
+    let dir2 = TempDir::new().unwrap();
+    let model = dir2.path().join("m.oddity");
+    let train = write_file(&dir2, "train.csv", b"amount,kind\n1,a\n2,b\n3,a\n");
+    oddity()
+        .arg("fit")
+        .arg(&train)
+        .arg("-o")
+        .arg(&model)
+        .assert()
+        .success();
+    oddity()
+        .arg("score")
+        .arg(&model)
+        .arg(&path)
+        .assert()
+        .code(EXIT_BAD_DATA)
+        .stderr(predicate::str::contains("row 21"))
+        .stderr(predicate::str::contains("column \"amount\""));
+}
+
+#[test]
+fn constant_columns_and_many_columns_are_handled() {
+    let dir = TempDir::new().unwrap();
+    let constant = write_file(&dir, "c.csv", b"a,b\n1,1\n1,1\n1,1\n1,1\n");
+    oddity()
+        .arg("detect")
+        .arg(&constant)
+        .args(["--format", "csv"])
+        .assert()
+        .success();
+
+    let n_columns = 10_000;
+    let mut text: String = (0..n_columns)
+        .map(|i| format!("c{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    text.push('\n');
+    for row in 0..5 {
+        let line: Vec<String> = (0..n_columns)
+            .map(|i| ((i + row) % 7).to_string())
+            .collect();
+        text.push_str(&line.join(","));
+        text.push('\n');
+    }
+    let wide = write_file(&dir, "wide.csv", text.as_bytes());
+    oddity()
+        .arg("detect")
+        .arg(&wide)
+        .args(["--format", "csv"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn damaged_model_files_exit_with_the_model_code() {
+    let dir = TempDir::new().unwrap();
+    let model = dir.path().join("m.oddity");
+    oddity()
+        .arg("fit")
+        .arg(demo())
+        .arg("-o")
+        .arg(&model)
+        .assert()
+        .success();
+    let bytes = std::fs::read(&model).unwrap();
+
+    let truncated = write_file(&dir, "truncated.oddity", &bytes[..bytes.len() / 2]);
+    let mut flipped = bytes.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x40;
+    let corrupted = write_file(&dir, "corrupted.oddity", &flipped);
+    let mut newer = bytes.clone();
+    newer[8..12].copy_from_slice(&99u32.to_le_bytes());
+    let newer = write_file(&dir, "newer.oddity", &newer);
+    let not_a_model = demo();
+
+    for (path, expected) in [
+        (truncated, "truncated"),
+        (corrupted, "corrupted"),
+        (newer, "newer"),
+        (not_a_model, "not an oddity model file"),
+    ] {
+        oddity()
+            .arg("inspect")
+            .arg(&path)
+            .assert()
+            .code(EXIT_BAD_MODEL)
+            .stderr(predicate::str::contains(expected));
+    }
+}
+
+#[test]
+fn unknown_column_is_named_with_the_choices() {
+    oddity()
+        .arg("detect")
+        .arg(demo())
+        .args(["--label", "fraud"])
+        .assert()
+        .code(EXIT_BAD_DATA)
+        .stderr(predicate::str::contains("column \"fraud\" not found"))
+        .stderr(predicate::str::contains("is_fraud"));
+}
+
+#[test]
+fn bad_parameters_are_usage_errors_naming_the_limit() {
+    oddity()
+        .arg("detect")
+        .arg(demo())
+        .args(["--contamination", "0.9"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "contamination must be in (0, 0.5], got 0.9",
+        ));
+    oddity()
+        .arg("detect")
+        .arg(demo())
+        .args(["--trees", "0"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "n_trees must be at least 1, got 0",
+        ));
+    oddity().args(["detect", "--no-such-flag"]).assert().code(2);
+}
+
+#[test]
+fn closing_the_output_pipe_early_is_not_an_error() {
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("oddity"))
+        .args(["--quiet", "detect"])
+        .arg(demo())
+        .args(["--format", "csv"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    drop(stdout);
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn help_shows_examples_and_exit_codes() {
+    oddity()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Examples:"))
+        .stdout(predicate::str::contains("Exit codes:"));
+}
+
+#[test]
+fn eval_reads_textual_labels_with_positive() {
+    let dir = TempDir::new().unwrap();
+    let mut file = std::fs::File::create(dir.path().join("s.csv")).unwrap();
+    writeln!(file, "score,kind,is_anomaly").unwrap();
+    for (score, kind, flagged) in [
+        (0.9, "smurf.", 1),
+        (0.8, "normal.", 1),
+        (0.3, "normal.", 0),
+        (0.7, "smurf.", 0),
+    ] {
+        writeln!(file, "{score},{kind},{flagged}").unwrap();
+    }
+    drop(file);
+    let text = stdout_of(oddity().arg("eval").arg(dir.path().join("s.csv")).args([
+        "--label",
+        "kind",
+        "--positive",
+        "smurf.",
+        "--format",
+        "json",
+    ]));
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(report["roc_auc"], 0.75);
+    assert_eq!(report["confusion"]["true_positives"], 1);
+}

@@ -1,0 +1,45 @@
+//! oddity: an anomaly detection engine.
+//!
+//! The library does the whole batch workflow without any terminal, network
+//! or logging set-up of its own (it only emits `tracing` events):
+//!
+//! - [`data`]: typed columns from CSV, TSV, JSON Lines and Parquet, streamed
+//!   in chunks;
+//! - [`prep`]: imputation, scaling and category encoding, fitted once;
+//! - [`detector`]: the detector abstraction and its families;
+//! - [`threshold`]: calibrated probabilities and anomaly thresholds;
+//! - [`explain`]: per-column reasons for each anomaly;
+//! - [`eval`]: ROC-AUC, PR-AUC, precision at k and the confusion matrix;
+//! - [`model_file`]: the versioned, checksummed model container;
+//! - [`pipeline`]: all of the above as one fitted [`Model`].
+//!
+//! ```
+//! use oddity::data::{ColumnData, ColumnKind, Field, Frame, Schema};
+//! use oddity::pipeline::{ExplainWhich, FitOptions, Model};
+//! use std::sync::Arc;
+//!
+//! let mut values: Vec<f64> = (0..200).map(|i| (i % 20) as f64).collect();
+//! values.push(1000.0);
+//! let schema = Arc::new(Schema::new(vec![Field::new("latency", ColumnKind::Number)]));
+//! let frame = Frame { schema, columns: vec![ColumnData::Number(values)], first_row: 1 };
+//!
+//! let model = Model::fit_frame(&frame, &FitOptions::default(), "example", 201)?;
+//! let points = model.scorer(&frame.schema)?.score(&frame, ExplainWhich::Anomalies)?;
+//! let worst = points.iter().max_by(|a, b| a.score.total_cmp(&b.score)).unwrap();
+//! assert_eq!(worst.row, 201);
+//! assert!(worst.is_anomaly);
+//! # Ok::<(), oddity::Error>(())
+//! ```
+
+pub mod data;
+pub mod detector;
+mod error;
+pub mod eval;
+pub mod explain;
+pub mod model_file;
+pub mod pipeline;
+pub mod prep;
+pub mod threshold;
+
+pub use error::Error;
+pub use pipeline::Model;

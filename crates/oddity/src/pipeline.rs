@@ -1,0 +1,498 @@
+//! The whole batch workflow in one place: read a training source, sample
+//! it, prepare, fit a detector, calibrate its scores, and later score other
+//! sources chunk by chunk with explanations.
+//!
+//! Fitting streams the source once and keeps a uniform reservoir sample of
+//! at most [`FitOptions::max_fit_rows`] rows, so fitting memory does not
+//! grow with the input either; Isolation Forest only ever looks at a few
+//! hundred rows per tree, and the preparation's statistics are estimated
+//! from the sample.
+
+use std::path::Path;
+
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::data::{ColumnData, Frame, RecordSource, Schema};
+use crate::detector::{Detector, DetectorParams, FittedDetector};
+use crate::error::Error;
+use crate::explain::{Explanation, explain};
+use crate::model_file;
+use crate::prep::{ColumnSelection, PrepConfig, PrepReport, Preparation};
+use crate::threshold::{ScoreCalibration, ThresholdRule};
+
+/// The version of the model payload layout; a model whose payload is newer
+/// than this is refused with an upgrade hint instead of being misread.
+pub const PAYLOAD_VERSION: u32 = 1;
+
+/// Everything that decides how a model is fitted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FitOptions {
+    pub selection: ColumnSelection,
+    pub prep: PrepConfig,
+    pub detector: DetectorParams,
+    pub threshold: ThresholdRule,
+    /// Largest training sample kept in memory; rows beyond it are sampled
+    /// uniformly (reservoir sampling). Default 100,000.
+    pub max_fit_rows: usize,
+    /// Rows per chunk while streaming. Default 65,536.
+    pub chunk_rows: usize,
+    /// Seed of the training sample; the detector has its own.
+    pub seed: u64,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions {
+            selection: ColumnSelection::default(),
+            prep: PrepConfig::default(),
+            detector: DetectorParams::default(),
+            threshold: ThresholdRule::default(),
+            max_fit_rows: 100_000,
+            chunk_rows: 65_536,
+            seed: 42,
+        }
+    }
+}
+
+/// What training saw, kept in the model for `inspect`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainingInfo {
+    /// Where the training data came from.
+    pub input: String,
+    /// Rows read from the input.
+    pub n_rows_read: u64,
+    /// Rows in the training sample before de-duplication.
+    pub n_rows_sampled: usize,
+    /// Rows the detector was fitted on.
+    pub n_rows_fitted: usize,
+    pub n_duplicates_dropped: usize,
+    /// Input columns used as features.
+    pub n_columns: usize,
+    /// Prepared features the detector sees.
+    pub n_features: usize,
+    /// RFC 3339 time the model was fitted.
+    pub fitted_at: String,
+    /// Version of oddity that fitted the model.
+    pub oddity_version: String,
+}
+
+/// A fitted model: preparation, detector, calibration and threshold.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Model {
+    pub options: FitOptions,
+    /// The whole input schema seen in training.
+    pub input_schema: Schema,
+    pub preparation: Preparation,
+    pub detector: FittedDetector,
+    pub calibration: ScoreCalibration,
+    /// The raw-score threshold that [`FitOptions::threshold`] gave.
+    pub threshold: f64,
+    pub training: TrainingInfo,
+}
+
+/// Keeps a uniform random sample of at most `capacity` rows of a stream
+/// (Vitter's algorithm R).
+#[derive(Debug)]
+struct Reservoir {
+    sample: Option<Frame>,
+    capacity: usize,
+    seen: u64,
+    rng: Xoshiro256PlusPlus,
+}
+
+impl Reservoir {
+    fn new(capacity: usize, seed: u64) -> Reservoir {
+        Reservoir {
+            sample: None,
+            capacity: capacity.max(1),
+            seen: 0,
+            rng: Xoshiro256PlusPlus::seed_from_u64(seed),
+        }
+    }
+
+    fn offer(&mut self, chunk: &Frame) {
+        let sample = self
+            .sample
+            .get_or_insert_with(|| Frame::empty(chunk.schema.clone()));
+        let room = self.capacity - sample.n_rows();
+        if chunk.n_rows() <= room {
+            sample.append(chunk);
+            self.seen += chunk.n_rows() as u64;
+            return;
+        }
+        for row in 0..chunk.n_rows() {
+            if sample.n_rows() < self.capacity {
+                sample.push_row_from(chunk, row);
+            } else {
+                let slot = self.rng.random_range(0..=self.seen);
+                if slot < self.capacity as u64 {
+                    sample.set_row_from(slot as usize, chunk, row);
+                }
+            }
+            self.seen += 1;
+        }
+    }
+}
+
+/// Reads the whole source, keeping a sample; returns it with the row count.
+fn sample_source(
+    source: &mut dyn RecordSource,
+    options: &FitOptions,
+    on_rows: &mut dyn FnMut(u64),
+) -> Result<(Frame, u64), Error> {
+    let mut reservoir = Reservoir::new(options.max_fit_rows, options.seed);
+    while let Some(chunk) = source.next_chunk(options.chunk_rows)? {
+        reservoir.offer(&chunk);
+        on_rows(reservoir.seen);
+    }
+    let sample = reservoir
+        .sample
+        .unwrap_or_else(|| Frame::empty(source.schema().clone()));
+    if sample.n_rows() > 0 && (sample.n_rows() as u64) < reservoir.seen {
+        tracing::debug!(
+            sampled = sample.n_rows(),
+            read = reservoir.seen,
+            "training on a uniform sample of the input"
+        );
+    }
+    Ok((sample, reservoir.seen))
+}
+
+impl Model {
+    /// Fits a model on every row of `source` (a sample of it when larger
+    /// than [`FitOptions::max_fit_rows`]). `on_rows` hears the number of rows
+    /// read so far, for progress reports.
+    pub fn fit(
+        source: &mut dyn RecordSource,
+        options: &FitOptions,
+        on_rows: &mut dyn FnMut(u64),
+    ) -> Result<Model, Error> {
+        options
+            .detector
+            .validate()
+            .map_err(crate::detector::FitError::from)?;
+        options.threshold.validate()?;
+        options.prep.validate()?;
+        let input = source.input().to_string();
+        let (sample, n_rows_read) = sample_source(source, options, on_rows)?;
+        Model::fit_frame(&sample, options, &input, n_rows_read)
+    }
+
+    /// Fits a model on an in-memory frame.
+    pub fn fit_frame(
+        frame: &Frame,
+        options: &FitOptions,
+        input: &str,
+        n_rows_read: u64,
+    ) -> Result<Model, Error> {
+        let resolved = options
+            .selection
+            .resolve(&frame.schema, options.prep.time_features)?;
+        if frame.n_rows() == 0 {
+            return Err(Error::NoTrainingRows {
+                input: input.to_string(),
+            });
+        }
+        let (
+            preparation,
+            matrix,
+            PrepReport {
+                n_rows,
+                n_duplicates_dropped,
+            },
+        ) = Preparation::fit(&options.prep, frame, &resolved.features)?;
+        let detector = options.detector.fit(matrix.view())?;
+        let training_scores = detector.score(matrix.view());
+        let calibration = ScoreCalibration::fit(&training_scores)?;
+        let threshold = calibration.threshold(&options.threshold)?;
+        let training = TrainingInfo {
+            input: input.to_string(),
+            n_rows_read,
+            n_rows_sampled: frame.n_rows(),
+            n_rows_fitted: n_rows,
+            n_duplicates_dropped,
+            n_columns: preparation.columns.len(),
+            n_features: preparation.n_outputs(),
+            fitted_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            oddity_version: env!("CARGO_PKG_VERSION").to_string(),
+        };
+        Ok(Model {
+            options: options.clone(),
+            input_schema: (*frame.schema).clone(),
+            preparation,
+            detector,
+            calibration,
+            threshold,
+            training,
+        })
+    }
+
+    /// Replaces the threshold rule without refitting.
+    pub fn set_threshold(&mut self, rule: ThresholdRule) -> Result<(), Error> {
+        rule.validate()?;
+        self.threshold = self.calibration.threshold(&rule)?;
+        self.options.threshold = rule;
+        Ok(())
+    }
+
+    /// Re-calibrates probabilities and the threshold on new reference
+    /// scores (used by `detect`, which thresholds the very data it scored).
+    pub fn recalibrate(&mut self, reference_scores: &[f64]) -> Result<(), Error> {
+        self.calibration = ScoreCalibration::fit(reference_scores)?;
+        self.threshold = self.calibration.threshold(&self.options.threshold)?;
+        Ok(())
+    }
+
+    /// Prepares a scorer for sources with `schema`: finds the model's
+    /// columns by name and the optional id and label columns (absent id or
+    /// label columns are simply not reported).
+    pub fn scorer(&self, schema: &Schema) -> Result<Scorer<'_>, Error> {
+        let bound = self.preparation.bind(schema)?;
+        let find_optional = |name: &Option<String>| {
+            name.as_deref()
+                .and_then(|name| schema.fields.iter().position(|f| f.name == name))
+        };
+        Ok(Scorer {
+            model: self,
+            bound,
+            id: find_optional(&self.options.selection.id),
+            label: find_optional(&self.options.selection.label),
+        })
+    }
+
+    /// Type overrides that make a reader see the model's columns as they
+    /// were seen in training.
+    pub fn read_overrides(&self) -> Vec<(String, crate::data::ColumnKind)> {
+        let mut overrides = self.preparation.expected_kinds();
+        for name in [&self.options.selection.id, &self.options.selection.label]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(field) = self.input_schema.fields.iter().find(|f| &f.name == name) {
+                overrides.push((field.name.clone(), field.kind));
+            }
+        }
+        overrides
+    }
+
+    /// The human-readable header stored in front of the model payload.
+    pub fn header(&self) -> serde_json::Value {
+        serde_json::json!({
+            "kind": "oddity model",
+            "payload_version": PAYLOAD_VERSION,
+            "detector": self.detector.name(),
+            "detector_params": self.detector.params(),
+            "threshold_rule": self.options.threshold.to_string(),
+            "threshold": self.threshold,
+            "calibration": self.calibration.summary(),
+            "preparation": self.options.prep,
+            "columns": self.preparation.columns.iter().map(|c| serde_json::json!({
+                "name": c.name, "kind": c.kind,
+            })).collect::<Vec<_>>(),
+            "features": self.preparation.outputs.iter().map(|o| &o.name).collect::<Vec<_>>(),
+            "id_column": self.options.selection.id,
+            "label_column": self.options.selection.label,
+            "training": self.training,
+        })
+    }
+
+    /// Writes the model atomically (temporary file, fsync, rename).
+    pub fn save(&self, path: &Path) -> Result<(), Error> {
+        let payload = postcard::to_stdvec(self).map_err(|error| Error::Encode {
+            path: path.display().to_string(),
+            message: error.to_string(),
+        })?;
+        model_file::write(path, &self.header(), &payload)?;
+        Ok(())
+    }
+
+    /// Reads and verifies a model file.
+    pub fn load(path: &Path) -> Result<Model, Error> {
+        let (header, payload) = model_file::read(path)?;
+        let shown = path.display().to_string();
+        let version = header
+            .get("payload_version")
+            .and_then(serde_json::Value::as_u64);
+        match version {
+            Some(version) if version > u64::from(PAYLOAD_VERSION) => {
+                return Err(Error::Decode {
+                    path: shown,
+                    message: format!(
+                        "model payload version {version} is newer than this oddity reads \
+                         ({PAYLOAD_VERSION}); upgrade oddity"
+                    ),
+                });
+            }
+            Some(_) => {}
+            None => {
+                return Err(Error::Decode {
+                    path: shown,
+                    message: "header has no payload_version; not a model written by oddity".into(),
+                });
+            }
+        }
+        postcard::from_bytes(&payload).map_err(|error| Error::Decode {
+            path: shown,
+            message: error.to_string(),
+        })
+    }
+}
+
+/// Which points get an explanation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExplainWhich {
+    #[default]
+    None,
+    /// Points above the threshold.
+    Anomalies,
+    All,
+}
+
+/// One scored point.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScoredPoint {
+    /// 1-based data row in the source.
+    pub row: u64,
+    /// Value of the id column, when there is one.
+    pub id: Option<String>,
+    /// Raw detector score: higher is more anomalous.
+    pub score: f64,
+    /// Calibrated anomaly probability in [0, 1].
+    pub probability: f64,
+    pub is_anomaly: bool,
+    /// Ground truth from the label column, when there is one.
+    pub label: Option<bool>,
+    pub explanation: Option<Explanation>,
+}
+
+/// Scores frames of one schema with a model.
+#[derive(Debug)]
+pub struct Scorer<'m> {
+    model: &'m Model,
+    bound: Vec<usize>,
+    id: Option<usize>,
+    label: Option<usize>,
+}
+
+impl Scorer<'_> {
+    /// Scores every row of `frame`.
+    pub fn score(&self, frame: &Frame, which: ExplainWhich) -> Result<Vec<ScoredPoint>, Error> {
+        let matrix = self.model.preparation.transform(frame, &self.bound);
+        let scores = self.model.detector.score(matrix.view());
+        let labels = match self.label {
+            Some(index) => Some(
+                labels_from_column(
+                    &frame.columns[index],
+                    self.model.options.selection.positive_label.as_deref(),
+                )
+                .map_err(|message| Error::Label {
+                    column: frame.schema.fields[index].name.clone(),
+                    message,
+                })?,
+            ),
+            None => None,
+        };
+        let points = scores
+            .iter()
+            .enumerate()
+            .map(|(row, &score)| {
+                let is_anomaly = score > self.model.threshold;
+                let wanted = match which {
+                    ExplainWhich::None => false,
+                    ExplainWhich::Anomalies => is_anomaly,
+                    ExplainWhich::All => true,
+                };
+                let explanation = wanted.then(|| {
+                    let shares = self.model.detector.attribute(matrix.row(row));
+                    explain(&self.model.preparation, &shares, frame, &self.bound, row)
+                });
+                ScoredPoint {
+                    row: frame.first_row + row as u64,
+                    id: self.id.map(|index| cell_text(&frame.columns[index], row)),
+                    score,
+                    probability: self.model.calibration.probability(score),
+                    is_anomaly,
+                    label: labels.as_ref().and_then(|labels| labels[row]),
+                    explanation,
+                }
+            })
+            .collect();
+        Ok(points)
+    }
+
+    /// Explains one row of `frame` regardless of its score.
+    pub fn explain_row(&self, frame: &Frame, row: usize) -> Explanation {
+        let matrix = self.model.preparation.transform(frame, &self.bound);
+        let shares = self.model.detector.attribute(matrix.row(row));
+        explain(&self.model.preparation, &shares, frame, &self.bound, row)
+    }
+}
+
+/// A cell as text, for ids.
+pub fn cell_text(data: &ColumnData, row: usize) -> String {
+    match data {
+        ColumnData::Number(values) => crate::explain::format_number(values[row]),
+        ColumnData::Category(values) => values[row].clone().unwrap_or_default(),
+        ColumnData::Boolean(values) => values[row].map(|v| v.to_string()).unwrap_or_default(),
+        ColumnData::Timestamp(values) => values[row].map(|v| v.to_string()).unwrap_or_default(),
+    }
+}
+
+/// Words that mean "anomaly" in a category label column.
+const POSITIVE_WORDS: &[&str] = &[
+    "1",
+    "true",
+    "yes",
+    "anomaly",
+    "anomalous",
+    "outlier",
+    "attack",
+    "fraud",
+    "abnormal",
+];
+/// Words that mean "normal" in a category label column.
+const NEGATIVE_WORDS: &[&str] = &["0", "false", "no", "normal", "inlier", "benign", "ok"];
+
+/// Reads a label column as ground truth (`true` = anomaly; `None` = missing).
+///
+/// Numbers: non-zero is an anomaly. Booleans: as they are. Categories:
+/// equal to `positive` when given, else the usual words
+/// (`anomaly`/`normal`, `attack`, `fraud`, `yes`/`no`, ...); any other word
+/// is an error that asks for `positive`.
+pub fn labels_from_column(
+    data: &ColumnData,
+    positive: Option<&str>,
+) -> Result<Vec<Option<bool>>, String> {
+    match data {
+        ColumnData::Number(values) => Ok(values
+            .iter()
+            .map(|v| if v.is_nan() { None } else { Some(*v != 0.0) })
+            .collect()),
+        ColumnData::Boolean(values) => Ok(values.clone()),
+        ColumnData::Category(values) => values
+            .iter()
+            .map(|value| {
+                let Some(text) = value.as_deref() else {
+                    return Ok(None);
+                };
+                if let Some(positive) = positive {
+                    return Ok(Some(text == positive));
+                }
+                let lower = text.trim().trim_end_matches('.').to_ascii_lowercase();
+                if POSITIVE_WORDS.contains(&lower.as_str()) {
+                    Ok(Some(true))
+                } else if NEGATIVE_WORDS.contains(&lower.as_str()) {
+                    Ok(Some(false))
+                } else {
+                    Err(format!(
+                        "cannot tell whether \"{text}\" means anomaly or normal; \
+                         name the anomalous value with --positive"
+                    ))
+                }
+            })
+            .collect(),
+        ColumnData::Timestamp(_) => Err("a timestamp column cannot be a label".to_string()),
+    }
+}
