@@ -247,6 +247,10 @@ pub struct DetectArgs {
     /// Also save the fitted model here.
     #[arg(long, value_name = "PATH")]
     pub save_model: Option<PathBuf>,
+    /// Keep the parsed input in memory up to this many MiB so it is read
+    /// only once; larger inputs are read a second time to score.
+    #[arg(long, default_value_t = 512, value_name = "MIB")]
+    pub memory_budget: usize,
 }
 
 #[derive(Debug, Args)]

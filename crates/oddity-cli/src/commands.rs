@@ -11,7 +11,7 @@ use oddity::detector::Detector;
 use oddity::eval;
 use oddity::explain::format_number;
 use oddity::model_file;
-use oddity::pipeline::{ExplainWhich, Model, labels_from_column};
+use oddity::pipeline::{ExplainWhich, FrameSource, Model, labels_from_column};
 use serde_json::json;
 
 use crate::args::{
@@ -107,20 +107,25 @@ fn detect(args: DetectArgs, quiet: bool) -> anyhow::Result<()> {
         &args.threshold,
         args.output.chunk_rows,
     )?;
-    let shown_input = args.input.clone();
     let (source_input, _spooled) = rereadable(input(&args.input))?;
-    let model = fit_model(&source_input, &read, &options, quiet)?;
+    let mut source = data::open(&source_input, &read)?;
+    let schema = source.schema().clone();
+    let bar = progress(quiet, "fitting");
+    let budget = args.memory_budget.saturating_mul(1 << 20);
+    let (model, retained) = Model::fit_retaining(source.as_mut(), &options, budget, &mut |rows| {
+        bar.set_position(rows)
+    })?;
+    bar.finish_and_clear();
+    drop(source);
     if let Some(path) = &args.save_model {
         model.save(path)?;
     }
-    score_with(
-        &model,
-        &source_input,
-        &shown_input,
-        read,
-        &args.output,
-        quiet,
-    )
+    // Score what was kept in memory, or read the input a second time.
+    let source: Box<dyn RecordSource> = match retained {
+        Some(frames) => Box::new(FrameSource::new(source_input, schema, frames)),
+        None => open_for_model(&model, &source_input, read)?,
+    };
+    score_with(&model, source, &args.input, &args.output, quiet)
 }
 
 fn score(args: ScoreArgs, quiet: bool) -> anyhow::Result<()> {
@@ -135,14 +140,19 @@ fn score(args: ScoreArgs, quiet: bool) -> anyhow::Result<()> {
         model.options.selection.label = args.label.clone();
     }
     let read = args.read.to_options()?;
-    score_with(
-        &model,
-        &input(&args.input),
-        &args.input,
-        read,
-        &args.output,
-        quiet,
-    )
+    let source = open_for_model(&model, &input(&args.input), read)?;
+    score_with(&model, source, &args.input, &args.output, quiet)
+}
+
+/// Opens an input so that the model's columns are read with the kinds they
+/// had in training (unless the user overrides them).
+fn open_for_model(
+    model: &Model,
+    source_input: &Input,
+    mut read: ReadOptions,
+) -> anyhow::Result<Box<dyn RecordSource>> {
+    read.schema_hints = model.read_overrides();
+    Ok(data::open(source_input, &read)?)
 }
 
 fn open_output(path: Option<&Path>) -> anyhow::Result<Box<dyn Write>> {
@@ -156,20 +166,11 @@ fn open_output(path: Option<&Path>) -> anyhow::Result<Box<dyn Write>> {
 
 fn score_with(
     model: &Model,
-    source_input: &Input,
+    mut source: Box<dyn RecordSource>,
     shown_input: &str,
-    mut read: ReadOptions,
     output: &OutputArgs,
     quiet: bool,
 ) -> anyhow::Result<()> {
-    let user_types: Vec<String> = read.type_overrides.iter().map(|(n, _)| n.clone()).collect();
-    read.type_overrides.extend(
-        model
-            .read_overrides()
-            .into_iter()
-            .filter(|(name, _)| !user_types.contains(name)),
-    );
-    let mut source = data::open(source_input, &read)?;
     let schema = source.schema().clone();
     let scorer = model.scorer(&schema)?;
 

@@ -19,14 +19,13 @@ const EXIT_BAD_MODEL: u8 = 4;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    if let Some(threads) = cli.threads {
-        if let Err(error) = rayon::ThreadPoolBuilder::new()
+    if let Some(threads) = cli.threads
+        && let Err(error) = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build_global()
-        {
-            eprintln!("oddity: cannot start {threads} threads: {error}");
-            return ExitCode::FAILURE;
-        }
+    {
+        eprintln!("oddity: cannot start {threads} threads: {error}");
+        return ExitCode::FAILURE;
     }
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -292,10 +292,11 @@ impl<W: Write> PointWriter<W> {
         let widths = column_widths(&lines);
         for (index, line) in lines.iter().enumerate() {
             write_aligned(&mut self.out, line, &widths)?;
-            if index > 0 && self.explain {
-                if let Some(explanation) = &rows[index - 1].point.explanation {
-                    write_contributions(&mut self.out, explanation)?;
-                }
+            if index > 0
+                && self.explain
+                && let Some(explanation) = &rows[index - 1].point.explanation
+            {
+                write_contributions(&mut self.out, explanation)?;
             }
         }
         Ok(())

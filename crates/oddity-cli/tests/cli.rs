@@ -2,6 +2,11 @@
 //! format, the documented exit codes, and awkward inputs that must give a
 //! result or an error naming what was wrong (never a panic).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "in tests a failed unwrap is a failed assertion"
+)]
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 

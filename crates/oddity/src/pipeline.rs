@@ -8,13 +8,15 @@
 //! hundred rows per tree, and the preparation's statistics are estimated
 //! from the sample.
 
+use std::collections::VecDeque;
 use std::path::Path;
+use std::sync::Arc;
 
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::data::{ColumnData, Frame, RecordSource, Schema};
+use crate::data::{ColumnData, Frame, Input, RecordSource, Schema};
 use crate::detector::{Detector, DetectorParams, FittedDetector};
 use crate::error::Error;
 use crate::explain::{Explanation, explain};
@@ -136,16 +138,29 @@ impl Reservoir {
     }
 }
 
-/// Reads the whole source, keeping a sample; returns it with the row count.
+/// Reads the whole source, keeping a sample; returns it with the row count
+/// and, when they fit in `retain_bytes`, every chunk read.
 fn sample_source(
     source: &mut dyn RecordSource,
     options: &FitOptions,
+    retain_bytes: usize,
     on_rows: &mut dyn FnMut(u64),
-) -> Result<(Frame, u64), Error> {
+) -> Result<(Frame, u64, Option<Vec<Frame>>), Error> {
     let mut reservoir = Reservoir::new(options.max_fit_rows, options.seed);
+    let mut retained = Some(Vec::new());
+    let mut retained_bytes = 0;
     while let Some(chunk) = source.next_chunk(options.chunk_rows)? {
         reservoir.offer(&chunk);
         on_rows(reservoir.seen);
+        if let Some(chunks) = &mut retained {
+            retained_bytes += estimated_bytes(&chunk);
+            if retained_bytes <= retain_bytes {
+                chunks.push(chunk);
+            } else {
+                tracing::debug!(retain_bytes, "input larger than the memory budget");
+                retained = None;
+            }
+        }
     }
     let sample = reservoir
         .sample
@@ -157,7 +172,76 @@ fn sample_source(
             "training on a uniform sample of the input"
         );
     }
-    Ok((sample, reservoir.seen))
+    Ok((sample, reservoir.seen, retained))
+}
+
+/// A rough size of a frame in memory, for budgets.
+fn estimated_bytes(frame: &Frame) -> usize {
+    /// Bytes of an `Option<String>` plus a typical short heap string.
+    const CATEGORY_CELL_BYTES: usize = 40;
+    frame
+        .columns
+        .iter()
+        .map(|column| match column {
+            ColumnData::Number(values) => values.len() * 8,
+            ColumnData::Boolean(values) => values.len(),
+            ColumnData::Timestamp(values) => values.len() * 16,
+            ColumnData::Category(values) => values.len() * CATEGORY_CELL_BYTES,
+        })
+        .sum()
+}
+
+/// Frames already in memory, served as a [`RecordSource`].
+#[derive(Debug)]
+pub struct FrameSource {
+    input: Input,
+    schema: Arc<Schema>,
+    frames: VecDeque<Frame>,
+}
+
+impl FrameSource {
+    /// Serves `frames` (all with `schema`) in order.
+    pub fn new(input: Input, schema: Arc<Schema>, frames: Vec<Frame>) -> FrameSource {
+        FrameSource {
+            input,
+            schema,
+            frames: frames.into(),
+        }
+    }
+}
+
+impl RecordSource for FrameSource {
+    fn schema(&self) -> &Arc<Schema> {
+        &self.schema
+    }
+
+    fn input(&self) -> &Input {
+        &self.input
+    }
+
+    fn next_chunk(&mut self, max_rows: usize) -> Result<Option<Frame>, crate::data::DataError> {
+        let Some(frame) = self.frames.pop_front() else {
+            return Ok(None);
+        };
+        let max_rows = max_rows.max(1);
+        if frame.n_rows() <= max_rows {
+            return Ok(Some(frame));
+        }
+        // Split off the first `max_rows` rows; the rest goes back in front.
+        let mut head = Frame::with_capacity(frame.schema.clone(), max_rows);
+        let mut tail = Frame::with_capacity(frame.schema.clone(), frame.n_rows() - max_rows);
+        for row in 0..frame.n_rows() {
+            if row < max_rows {
+                head.push_row_from(&frame, row);
+            } else {
+                tail.push_row_from(&frame, row);
+            }
+        }
+        head.first_row = frame.first_row;
+        tail.first_row = frame.first_row + max_rows as u64;
+        self.frames.push_front(tail);
+        Ok(Some(head))
+    }
 }
 
 impl Model {
@@ -176,11 +260,34 @@ impl Model {
         options.threshold.validate()?;
         options.prep.validate()?;
         let input = source.input().to_string();
-        let (sample, n_rows_read) = sample_source(source, options, on_rows)?;
+        let (sample, n_rows_read, _) = sample_source(source, options, 0, on_rows)?;
         Model::fit_frame(&sample, options, &input, n_rows_read)
     }
 
-    /// Fits a model on an in-memory frame.
+    /// Like [`Model::fit`], and also returns every chunk read when they
+    /// take at most `retain_bytes` in memory, so that a caller scoring the
+    /// same input need not read it again.
+    pub fn fit_retaining(
+        source: &mut dyn RecordSource,
+        options: &FitOptions,
+        retain_bytes: usize,
+        on_rows: &mut dyn FnMut(u64),
+    ) -> Result<(Model, Option<Vec<Frame>>), Error> {
+        options
+            .detector
+            .validate()
+            .map_err(crate::detector::FitError::from)?;
+        options.threshold.validate()?;
+        options.prep.validate()?;
+        let input = source.input().to_string();
+        let (sample, n_rows_read, retained) =
+            sample_source(source, options, retain_bytes, on_rows)?;
+        let model = Model::fit_frame(&sample, options, &input, n_rows_read)?;
+        Ok((model, retained))
+    }
+
+    /// Fits a model on an in-memory frame (on a uniform sample of
+    /// [`FitOptions::max_fit_rows`] of its rows when it is larger).
     pub fn fit_frame(
         frame: &Frame,
         options: &FitOptions,
@@ -194,6 +301,17 @@ impl Model {
             return Err(Error::NoTrainingRows {
                 input: input.to_string(),
             });
+        }
+        let capacity = options.max_fit_rows.max(1);
+        if frame.n_rows() > capacity {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(options.seed);
+            let mut rows = rand::seq::index::sample(&mut rng, frame.n_rows(), capacity).into_vec();
+            rows.sort_unstable();
+            let mut sample = Frame::with_capacity(frame.schema.clone(), rows.len());
+            for row in rows {
+                sample.push_row_from(frame, row);
+            }
+            return Model::fit_frame(&sample, options, input, n_rows_read);
         }
         let (
             preparation,

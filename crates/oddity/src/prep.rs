@@ -101,14 +101,14 @@ pub struct PrepConfig {
 impl PrepConfig {
     /// Checks the parameters.
     pub fn validate(&self) -> Result<(), PrepError> {
-        if let CategoryEncoding::OneHot { max_categories } = self.encode {
-            if max_categories == 0 {
-                return Err(PrepError::Param(crate::detector::ParamError::new(
-                    "max_categories",
-                    "must be at least 1",
-                    max_categories,
-                )));
-            }
+        if let CategoryEncoding::OneHot { max_categories } = self.encode
+            && max_categories == 0
+        {
+            return Err(PrepError::Param(crate::detector::ParamError::new(
+                "max_categories",
+                "must be at least 1",
+                max_categories,
+            )));
         }
         Ok(())
     }

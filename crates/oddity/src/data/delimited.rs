@@ -81,7 +81,7 @@ impl DelimitedSource {
             }
         }
         let kinds = votes.iter().map(KindVote::kind).collect();
-        source.schema = build_schema(&source.input, names, kinds, &options.type_overrides)?;
+        source.schema = build_schema(&source.input, names, kinds, options)?;
         source.warn_invalid_utf8();
         Ok(source)
     }
@@ -194,26 +194,29 @@ impl DelimitedSource {
         Ok(())
     }
 
+    /// Reads, checks and appends the next row of the stream; `false` at end of input.
+    fn push_streamed(&mut self, frame: &mut Frame) -> Result<bool, DataError> {
+        // The record buffer is reused across rows; take it out while `self` is borrowed.
+        let mut record = std::mem::take(&mut self.record);
+        let result = self.read_record(&mut record).and_then(|more| {
+            if more {
+                self.check_width(&record, self.schema.len(), self.next_row)?;
+                self.push_record(frame, &record)?;
+            }
+            Ok(more)
+        });
+        self.record = record;
+        result
+    }
+
     fn fill(&mut self, frame: &mut Frame, max_rows: usize) -> Result<(), DataError> {
         let mut n_rows = 0;
         while n_rows < max_rows {
             if let Some(record) = self.pending.pop_front() {
                 self.push_record(frame, &record)?;
-            } else {
-                let mut record = std::mem::take(&mut self.record);
-                let more = self.read_record(&mut record);
-                let result = match more {
-                    Ok(true) => self
-                        .check_width(&record, self.schema.len(), self.next_row)
-                        .and_then(|()| self.push_record(frame, &record))
-                        .map(|()| true),
-                    other => other,
-                };
-                self.record = record;
-                if !result? {
-                    self.done = true;
-                    break;
-                }
+            } else if !self.push_streamed(frame)? {
+                self.done = true;
+                break;
             }
             self.next_row += 1;
             n_rows += 1;

@@ -250,8 +250,8 @@ impl Frame {
     reason = "a failed unwrap is the test's failure report"
 )]
 mod tests {
+    use super::super::schema::Field;
     use super::*;
-    use crate::data::schema::Field;
 
     fn two_column_frame() -> Frame {
         let schema = Arc::new(Schema::new(vec![

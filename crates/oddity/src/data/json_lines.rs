@@ -212,7 +212,7 @@ impl JsonLinesSource {
         }
         let kinds = votes.iter().map(KindVote::kind).collect();
         source.slots = vec![Value::Missing; names.len()];
-        source.schema = build_schema(&source.input, names, kinds, &options.type_overrides)?;
+        source.schema = build_schema(&source.input, names, kinds, options)?;
         Ok(source)
     }
 
@@ -307,10 +307,13 @@ impl JsonLinesSource {
                 }
             }
         }
-        let slots = std::mem::take(&mut self.slots);
-        let n_slots = slots.len();
-        let result = self.push_cells(frame, slots.into_iter(), self.line);
-        self.slots = vec![Value::Missing; n_slots];
+        // Take the slots out while `self` is borrowed; emptying them readies the next row.
+        let mut slots = std::mem::take(&mut self.slots);
+        let cells = slots
+            .iter_mut()
+            .map(|slot| std::mem::replace(slot, Value::Missing));
+        let result = self.push_cells(frame, cells, self.line);
+        self.slots = slots;
         result.map(|()| true)
     }
 

@@ -151,6 +151,10 @@ pub struct ReadOptions {
     pub has_header: bool,
     /// Kinds that replace inferred ones, by column name; naming an unknown column is an error.
     pub type_overrides: Vec<(String, ColumnKind)>,
+    /// Kinds known in advance, by column name, as a saved model knows its columns'. Like
+    /// `type_overrides` they replace inferred kinds, but a hint for a column the input lacks is
+    /// ignored, and an override of the same column wins over its hint.
+    pub schema_hints: Vec<(String, ColumnKind)>,
     /// Rows read ahead to infer kinds, at least 1. Default [`DEFAULT_INFER_ROWS`].
     pub infer_rows: usize,
     /// Missing-value tokens added to [`BUILTIN_MISSING`].
@@ -164,6 +168,7 @@ impl Default for ReadOptions {
             delimiter: None,
             has_header: true,
             type_overrides: Vec::new(),
+            schema_hints: Vec::new(),
             infer_rows: DEFAULT_INFER_ROWS,
             extra_missing: Vec::new(),
         }
@@ -178,8 +183,9 @@ pub trait RecordSource: Send {
     /// Where the records come from.
     fn input(&self) -> &Input;
 
-    /// Next chunk of at most `max_rows` rows (at least 1 row); `Ok(None)` at end. After an error
-    /// the source is spent and returns `Ok(None)`.
+    /// Next chunk of at most `max_rows` rows (0 counts as 1); `Ok(None)` at end. A chunk is
+    /// never empty. After an error the chunk's rows are dropped and the source is spent: later
+    /// calls return `Ok(None)`.
     fn next_chunk(&mut self, max_rows: usize) -> Result<Option<Frame>, DataError>;
 }
 
@@ -320,14 +326,19 @@ fn check_unique_names(input: &Input, names: &[String]) -> Result<(), DataError> 
     Ok(())
 }
 
-/// Builds the schema from names and inferred kinds, applying the overrides.
+/// Builds the schema from names and inferred kinds, applying the hints and then the overrides.
 fn build_schema(
     input: &Input,
     names: Vec<String>,
     mut kinds: Vec<ColumnKind>,
-    overrides: &[(String, ColumnKind)],
+    options: &ReadOptions,
 ) -> Result<Arc<Schema>, DataError> {
-    for (name, kind) in overrides {
+    for (name, kind) in &options.schema_hints {
+        if let Some(index) = names.iter().position(|n| n == name) {
+            kinds[index] = *kind;
+        }
+    }
+    for (name, kind) in &options.type_overrides {
         let Some(index) = names.iter().position(|n| n == name) else {
             let kind = DataErrorKind::UnknownOverrideColumn {
                 available: names.into_boxed_slice(),

@@ -235,7 +235,7 @@ impl ParquetSource {
             .zip(&votes)
             .map(|(plan, vote)| plan.declared.unwrap_or_else(|| vote.kind()))
             .collect();
-        source.schema = build_schema(&source.input, names, kinds, &options.type_overrides)?;
+        source.schema = build_schema(&source.input, names, kinds, options)?;
         Ok(source)
     }
 

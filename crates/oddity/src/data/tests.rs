@@ -173,6 +173,43 @@ fn override_of_unknown_column_lists_the_real_ones() {
 }
 
 #[test]
+fn schema_hints_fix_kinds_and_ignore_absent_columns() {
+    let options = ReadOptions {
+        schema_hints: vec![
+            ("num".into(), ColumnKind::Category),
+            ("label".into(), ColumnKind::Category),
+        ],
+        ..ReadOptions::default()
+    };
+    let frame = read_with("mixed_types.csv", fixture!("mixed_types.csv"), &options).unwrap();
+
+    assert_eq!(frame.column("label"), None);
+    assert_eq!(
+        frame.column("num"),
+        Some(&texts(&[Some("1.5"), Some("-2e3"), Some("+7"), None]))
+    );
+}
+
+#[test]
+fn overrides_win_over_schema_hints() {
+    let options = ReadOptions {
+        type_overrides: vec![("binary".into(), ColumnKind::Category)],
+        schema_hints: vec![
+            ("binary".into(), ColumnKind::Boolean),
+            ("num".into(), ColumnKind::Category),
+        ],
+        ..ReadOptions::default()
+    };
+    let frame = read_with("mixed_types.csv", fixture!("mixed_types.csv"), &options).unwrap();
+
+    use ColumnKind::*;
+    assert_eq!(
+        kinds(&frame),
+        [Category, Category, Boolean, Timestamp, Category, Number]
+    );
+}
+
+#[test]
 fn every_missing_token_reads_as_missing() {
     let mut text = String::from("x,c\n");
     for token in BUILTIN_MISSING.iter().chain(&["-999", " NA "]) {
@@ -267,6 +304,48 @@ fn json_lines_fixture_reads_every_kind() {
         frame.columns[2],
         texts(&[Some("red"), Some("blue"), Some("red"), None])
     );
+}
+
+#[test]
+fn bad_value_past_the_read_ahead_reports_the_spec_example() {
+    let mut text = String::from("id,amount\n");
+    for row in 1..=10_300 {
+        let amount = if row == 10_234 {
+            "\"12,50\"".to_owned()
+        } else {
+            format!("{row}.5")
+        };
+        text.push_str(&format!("{row},{amount}\n"));
+    }
+    let mut source = open_bytes(
+        label("transactions.csv"),
+        text.as_bytes(),
+        &Default::default(),
+    )
+    .unwrap();
+
+    let mut rows_before = 0;
+    let err = loop {
+        match source.next_chunk(1000) {
+            Ok(Some(frame)) => rows_before += frame.n_rows(),
+            Ok(None) => panic!("expected an error"),
+            Err(err) => break err,
+        }
+    };
+
+    assert_eq!(rows_before, 10_000);
+    assert_eq!(
+        err.to_string(),
+        "transactions.csv: row 10234 (line 10235), column \"amount\": expected a number, \
+         got \"12,50\" (override the type with --type amount=category)"
+    );
+}
+
+#[cfg(not(feature = "parquet"))]
+#[test]
+fn parquet_without_the_feature_is_a_clear_error() {
+    let err = read_bytes("x.parquet", b"PAR1").unwrap_err();
+    assert!(matches!(err.kind, DataErrorKind::ParquetDisabled), "{err}");
 }
 
 #[test]
@@ -492,6 +571,7 @@ fn parquet_input(_n_rows: usize) -> Option<(&'static str, Vec<u8>)> {
 
 #[cfg(feature = "parquet")]
 mod parquet_tests {
+    use std::io::Seek;
     use std::sync::Arc;
 
     use parquet::data_type::{
@@ -606,8 +686,6 @@ mod parquet_tests {
         std::io::Read::read_to_end(&mut file, &mut bytes).unwrap();
         bytes
     }
-
-    use std::io::Seek;
 
     #[test]
     fn parquet_round_trips_from_a_path_and_from_stdin() {

@@ -157,14 +157,23 @@ pub struct IsolationForest {
     trees: Vec<Tree>,
 }
 
-/// One tree, nodes in a flat array with the root at index 0.
+/// One tree, nodes in flat arrays with the root at index 0.
 ///
 /// Leaves point their `left` child at themselves and split at +inf, so a
 /// walk of `depth` steps from the root always ends on the point's leaf:
-/// this lets many rows be walked in lockstep without per-row exits.
+/// this lets many rows be walked in lockstep without per-row exits. What a
+/// walk reads (`nodes`) is kept apart from what only attribution and the
+/// final lookup read, so the walked arrays stay small in cache.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Tree {
     nodes: Vec<Node>,
+    /// Per node: training points that reached it.
+    sizes: Vec<u32>,
+    /// Per node: for leaves, depth plus the expected remaining path `c(size)`.
+    path_lengths: Vec<f64>,
+    /// Per node, extended trees only: number of hyperplane terms, starting
+    /// at `feature` in `coefficients`. Empty for axis-parallel trees.
+    n_terms: Vec<u32>,
     /// Deepest leaf's depth: the number of steps of every walk.
     depth: u32,
     /// Hyperplane terms of extended trees, referenced by their nodes.
@@ -179,20 +188,15 @@ struct HyperplaneTerm {
     intercept: f64,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// The part of a node a walk reads: 16 bytes.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 struct Node {
-    /// Axis split: the feature. Hyperplane split: start of its coefficients.
-    feature: u32,
-    /// Hyperplane split: number of coefficients (0 for axis splits).
-    n_coefficients: u32,
     /// Points with value (or projection) above this go right.
     threshold: f64,
+    /// Axis split: the feature. Hyperplane split: start of its terms.
+    feature: u32,
     /// Index of the left child; the right child is `left + 1`.
     left: u32,
-    /// Training points that reached this node.
-    size: u32,
-    /// Leaf: its depth plus the expected remaining path `c(size)`.
-    path_length: f64,
 }
 
 impl Node {
@@ -277,7 +281,7 @@ impl IsolationForest {
     fn score_block(&self, block: &[f64], sums: &mut [f64]) {
         let n_features = self.n_features;
         for tree in &self.trees {
-            if tree.coefficients.is_empty() {
+            if tree.n_terms.is_empty() {
                 for (group, group_sums) in block
                     .chunks(LOCKSTEP_ROWS * n_features)
                     .zip(sums.chunks_mut(LOCKSTEP_ROWS))
@@ -286,7 +290,7 @@ impl IsolationForest {
                 }
             } else {
                 for (row, sum) in block.chunks_exact(n_features).zip(sums.iter_mut()) {
-                    *sum += tree.nodes[tree.leaf_of(row)].path_length;
+                    *sum += tree.path_lengths[tree.leaf_of(row)];
                 }
             }
         }
@@ -340,28 +344,51 @@ impl Tree {
     /// Walks up to [`LOCKSTEP_ROWS`] rows together and adds their leaves'
     /// path lengths to `sums`.
     fn walk_axis_lockstep(&self, rows: &[f64], n_features: usize, sums: &mut [f64]) {
-        let n_rows = sums.len();
-        let mut at = [0u32; LOCKSTEP_ROWS];
+        if sums.len() == LOCKSTEP_ROWS {
+            self.walk_axis_group::<LOCKSTEP_ROWS>(rows, n_features, sums);
+        } else {
+            for (row, sum) in rows.chunks_exact(n_features).zip(sums.chunks_mut(1)) {
+                self.walk_axis_group::<1>(row, n_features, sum);
+            }
+        }
+    }
+
+    /// Walks exactly `N` rows; a constant count lets the compiler unroll
+    /// the inner loop so the rows' loads are issued back to back.
+    fn walk_axis_group<const N: usize>(&self, rows: &[f64], n_features: usize, sums: &mut [f64]) {
+        let rows: [&[f64]; N] =
+            std::array::from_fn(|row| &rows[row * n_features..(row + 1) * n_features]);
+        let mut at = [0u32; N];
         for _ in 0..self.depth {
-            for (row_index, position) in at.iter_mut().enumerate().take(n_rows) {
+            for (position, row) in at.iter_mut().zip(rows) {
                 let node = &self.nodes[*position as usize];
-                let value = rows[row_index * n_features + node.feature as usize];
-                *position = node.left + u32::from(value > node.threshold);
+                *position = node.left + u32::from(row[node.feature as usize] > node.threshold);
             }
         }
         for (sum, position) in sums.iter_mut().zip(at) {
-            *sum += self.nodes[position as usize].path_length;
+            *sum += self.path_lengths[position as usize];
+        }
+    }
+
+    /// Hyperplane terms of node `index`; empty for axis splits.
+    fn terms(&self, index: usize) -> &[HyperplaneTerm] {
+        match self.n_terms.get(index) {
+            Some(&count) if count > 0 => {
+                let start = self.nodes[index].feature as usize;
+                &self.coefficients[start..start + count as usize]
+            }
+            _ => &[],
         }
     }
 
     /// Which side of node `index` the point falls on: `true` is right.
-    fn goes_right(&self, node: &Node, point: &[f64]) -> bool {
-        if node.n_coefficients == 0 {
+    fn goes_right(&self, index: usize, point: &[f64]) -> bool {
+        let node = &self.nodes[index];
+        let terms = self.terms(index);
+        if terms.is_empty() {
             point[node.feature as usize] > node.threshold
         } else {
-            let start = node.feature as usize;
-            let end = start + node.n_coefficients as usize;
-            let projection: f64 = self.coefficients[start..end]
+            let projection: f64 = terms
                 .iter()
                 .map(|term| term.weight * point[term.feature as usize])
                 .sum();
@@ -376,7 +403,7 @@ impl Tree {
             if node.is_leaf(index) {
                 return index;
             }
-            index = node.left as usize + usize::from(self.goes_right(node, point));
+            index = node.left as usize + usize::from(self.goes_right(index, point));
         }
     }
 
@@ -387,17 +414,15 @@ impl Tree {
             if node.is_leaf(index) {
                 return;
             }
-            let child = node.left as usize + usize::from(self.goes_right(node, point));
+            let child = node.left as usize + usize::from(self.goes_right(index, point));
             // An extended split can leave a child empty; it still isolates
             // the point completely, which is what size 1 expresses.
-            let child_size = self.nodes[child].size.max(1);
-            let removed = (f64::from(node.size) / f64::from(child_size)).log2();
-            if node.n_coefficients == 0 {
+            let child_size = self.sizes[child].max(1);
+            let removed = (f64::from(self.sizes[index]) / f64::from(child_size)).log2();
+            let terms = self.terms(index);
+            if terms.is_empty() {
                 bits[node.feature as usize] += removed;
             } else {
-                let start = node.feature as usize;
-                let end = start + node.n_coefficients as usize;
-                let terms = &self.coefficients[start..end];
                 // Each term's share of how far the point lies from the
                 // hyperplane's random point along the normal.
                 let magnitudes: Vec<f64> = terms
@@ -444,15 +469,19 @@ impl TreeBuilder<'_> {
     }
 
     fn grow(&self, mut rows: Vec<usize>, rng: &mut Xoshiro256PlusPlus) -> Tree {
+        let hyperplanes = matches!(self.split, SplitKind::Hyperplane { .. });
         let mut tree = Tree {
             nodes: Vec::new(),
+            sizes: Vec::new(),
+            path_lengths: Vec::new(),
+            n_terms: Vec::new(),
             depth: 0,
             coefficients: Vec::new(),
         };
         let mut feature_order: Vec<usize> = (0..self.n_features).collect();
         // Pending nodes: (node index, start, end, depth) over `rows`.
         let mut pending = vec![(0usize, 0usize, rows.len(), 0u32)];
-        tree.nodes.push(self.leaf(0, rows.len(), 0));
+        push_leaf(&mut tree, rows.len(), 0, hyperplanes);
         while let Some((index, start, end, depth)) = pending.pop() {
             let size = end - start;
             let split = if size <= 1 || depth >= self.max_depth {
@@ -466,38 +495,29 @@ impl TreeBuilder<'_> {
             };
             let n_left = self.partition(&mut rows[start..end], &split);
             let left = tree.nodes.len();
-            tree.nodes.push(self.leaf(left, n_left, depth + 1));
-            tree.nodes
-                .push(self.leaf(left + 1, size - n_left, depth + 1));
-            let node = &mut tree.nodes[index];
-            node.left = left as u32;
-            match split {
-                Split::Axis { feature, threshold } => {
-                    node.feature = feature as u32;
-                    node.threshold = threshold;
-                }
+            push_leaf(&mut tree, n_left, depth + 1, hyperplanes);
+            push_leaf(&mut tree, size - n_left, depth + 1, hyperplanes);
+            tree.nodes[index] = match split {
+                Split::Axis { feature, threshold } => Node {
+                    threshold,
+                    feature: feature as u32,
+                    left: left as u32,
+                },
                 Split::Hyperplane { terms, threshold } => {
-                    node.feature = tree.coefficients.len() as u32;
-                    node.n_coefficients = terms.len() as u32;
-                    node.threshold = threshold;
+                    let start = tree.coefficients.len() as u32;
+                    tree.n_terms[index] = terms.len() as u32;
                     tree.coefficients.extend(terms);
+                    Node {
+                        threshold,
+                        feature: start,
+                        left: left as u32,
+                    }
                 }
-            }
+            };
             pending.push((left, start, start + n_left, depth + 1));
             pending.push((left + 1, start + n_left, end, depth + 1));
         }
         tree
-    }
-
-    fn leaf(&self, index: usize, size: usize, depth: u32) -> Node {
-        Node {
-            feature: 0,
-            n_coefficients: 0,
-            threshold: f64::INFINITY,
-            left: index as u32,
-            size: size as u32,
-            path_length: f64::from(depth) + average_path_length(size as f64),
-        }
     }
 
     fn choose_split(
@@ -598,6 +618,22 @@ impl TreeBuilder<'_> {
             }
         }
         n_left
+    }
+}
+
+/// Appends a leaf (a node that loops to itself) of `size` training points.
+fn push_leaf(tree: &mut Tree, size: usize, depth: u32, hyperplanes: bool) {
+    let index = tree.nodes.len() as u32;
+    tree.nodes.push(Node {
+        threshold: f64::INFINITY,
+        feature: 0,
+        left: index,
+    });
+    tree.sizes.push(size as u32);
+    tree.path_lengths
+        .push(f64::from(depth) + average_path_length(size as f64));
+    if hyperplanes {
+        tree.n_terms.push(0);
     }
 }
 
@@ -717,7 +753,7 @@ mod tests {
             let total: f64 = forest
                 .trees
                 .iter()
-                .map(|tree| tree.nodes[tree.leaf_of(&row)].path_length)
+                .map(|tree| tree.path_lengths[tree.leaf_of(&row)])
                 .sum();
             approx::assert_abs_diff_eq!(2f64.powf(-total / normaliser), *score, epsilon = 1e-12);
         }
