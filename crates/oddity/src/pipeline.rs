@@ -614,3 +614,191 @@ pub fn labels_from_column(
         ColumnData::Timestamp(_) => Err("a timestamp column cannot be a label".to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{ColumnKind, Field};
+    use crate::explain::Direction;
+    use proptest::prelude::*;
+    use rand_distr::{Distribution, StandardNormal};
+
+    fn frame(columns: Vec<(&str, ColumnData)>) -> Frame {
+        let fields = columns
+            .iter()
+            .map(|(name, data)| Field::new(*name, data.kind()))
+            .collect();
+        Frame {
+            schema: Arc::new(Schema::new(fields)),
+            columns: columns.into_iter().map(|(_, data)| data).collect(),
+            first_row: 1,
+        }
+    }
+
+    fn gaussian_columns(n_points: usize, n_features: usize, seed: u64) -> Vec<Vec<f64>> {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        (0..n_features)
+            .map(|_| (0..n_points).map(|_| StandardNormal.sample(&mut rng)).collect())
+            .collect()
+    }
+
+    #[test]
+    fn planted_column_ranks_first_in_the_explanation() {
+        let names = ["a", "b", "c", "d", "e"];
+        for planted in 0..names.len() {
+            let mut columns = gaussian_columns(2000, names.len(), 3);
+            columns[planted][123] = 9.0;
+            let data = frame(
+                names
+                    .iter()
+                    .zip(columns)
+                    .map(|(name, values)| (*name, ColumnData::Number(values)))
+                    .collect(),
+            );
+            let model = Model::fit_frame(&data, &FitOptions::default(), "test", 2000).unwrap();
+            let points = model
+                .scorer(&data.schema)
+                .unwrap()
+                .score(&data, ExplainWhich::All)
+                .unwrap();
+            // Rows are numbered from 1.
+            let point = &points[123];
+            assert_eq!(point.row, 124);
+            // One extreme feature among five isolates the point in only the
+            // trees that split on it early, so it need not rank first
+            // (scikit-learn ranks it similarly); its explanation must still
+            // name the planted column.
+            let explanation = point.explanation.as_ref().unwrap();
+            let top = &explanation.contributions[0];
+            assert_eq!(top.column, names[planted], "{explanation:?}");
+            assert_eq!(top.direction, Direction::Above);
+            assert_eq!(top.value, "9");
+            assert!(explanation.reason.starts_with(&format!("{} = 9 is above", names[planted])));
+        }
+    }
+
+    #[test]
+    fn planted_rare_category_is_explained_by_its_column() {
+        let mut columns = gaussian_columns(1000, 2, 5);
+        let mut kinds: Vec<Option<String>> =
+            (0..1000).map(|i| Some(["x", "y"][i % 2].to_string())).collect();
+        kinds[500] = Some("never".to_string());
+        columns[0][500] = 0.0;
+        columns[1][500] = 0.0;
+        let data = frame(vec![
+            ("u", ColumnData::Number(columns.remove(0))),
+            ("v", ColumnData::Number(columns.remove(0))),
+            ("kind", ColumnData::Category(kinds)),
+        ]);
+        let model = Model::fit_frame(&data, &FitOptions::default(), "test", 1000).unwrap();
+        let scorer = model.scorer(&data.schema).unwrap();
+        let explanation = scorer.explain_row(&data, 500);
+        assert_eq!(explanation.contributions[0].column, "kind", "{explanation:?}");
+    }
+
+    #[test]
+    fn saved_model_scores_exactly_like_the_original() {
+        let columns = gaussian_columns(500, 3, 9);
+        let data = frame(vec![
+            ("a", ColumnData::Number(columns[0].clone())),
+            ("b", ColumnData::Number(columns[1].clone())),
+            ("c", ColumnData::Number(columns[2].clone())),
+        ]);
+        let model = Model::fit_frame(&data, &FitOptions::default(), "test", 500).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.oddity");
+        model.save(&path).unwrap();
+        let loaded = Model::load(&path).unwrap();
+        let score = |model: &Model| {
+            model.scorer(&data.schema).unwrap().score(&data, ExplainWhich::All).unwrap()
+        };
+        assert_eq!(score(&model), score(&loaded));
+        assert_eq!(model.threshold, loaded.threshold);
+    }
+
+    #[test]
+    fn large_frames_are_fitted_on_a_sample() {
+        let columns = gaussian_columns(3000, 2, 1);
+        let data = frame(vec![
+            ("a", ColumnData::Number(columns[0].clone())),
+            ("b", ColumnData::Number(columns[1].clone())),
+        ]);
+        let options = FitOptions { max_fit_rows: 1000, ..FitOptions::default() };
+        let model = Model::fit_frame(&data, &options, "test", 3000).unwrap();
+        assert_eq!(model.training.n_rows_fitted, 1000);
+        assert_eq!(model.training.n_rows_read, 3000);
+    }
+
+    #[test]
+    fn frame_source_splits_chunks_and_keeps_row_numbers() {
+        let data = frame(vec![("a", ColumnData::Number((0..10).map(f64::from).collect()))]);
+        let mut source = FrameSource::new(Input::Stdin, data.schema.clone(), vec![data]);
+        let mut firsts = Vec::new();
+        while let Some(chunk) = source.next_chunk(4).unwrap() {
+            firsts.push((chunk.first_row, chunk.n_rows()));
+        }
+        assert_eq!(firsts, vec![(1, 4), (5, 4), (9, 2)]);
+    }
+
+    #[test]
+    fn labels_are_read_from_numbers_booleans_and_words() {
+        let numbers = ColumnData::Number(vec![0.0, 1.0, f64::NAN]);
+        assert_eq!(labels_from_column(&numbers, None).unwrap(), vec![Some(false), Some(true), None]);
+        let words = ColumnData::Category(vec![Some("attack".into()), Some("normal.".into()), None]);
+        assert_eq!(labels_from_column(&words, None).unwrap(), vec![Some(true), Some(false), None]);
+        let odd = ColumnData::Category(vec![Some("smurf.".into())]);
+        assert!(labels_from_column(&odd, None).unwrap_err().contains("--positive"));
+        assert_eq!(labels_from_column(&odd, Some("smurf.")).unwrap(), vec![Some(true)]);
+    }
+
+    /// Any mix of finite, missing and infinite numbers, categories and
+    /// constant columns, with any number of rows, fits and scores without
+    /// panicking, and every point gets a finite score and a probability in
+    /// [0, 1].
+    fn cell() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            6 => -1e6..1e6f64,
+            1 => Just(f64::NAN),
+            1 => Just(f64::INFINITY),
+            1 => Just(f64::NEG_INFINITY),
+            1 => Just(0.0),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn fitting_and_scoring_never_panic(
+            rows in prop::collection::vec((cell(), cell(), 0u8..3, any::<bool>()), 1..60),
+        ) {
+            let data = frame(vec![
+                ("x", ColumnData::Number(rows.iter().map(|r| r.0).collect())),
+                ("y", ColumnData::Number(rows.iter().map(|r| r.1).collect())),
+                ("k", ColumnData::Category(rows.iter().map(|r| Some(r.2.to_string())).collect())),
+                ("flag", ColumnData::Boolean(rows.iter().map(|r| Some(r.3)).collect())),
+                ("constant", ColumnData::Number(vec![1.0; rows.len()])),
+            ]);
+            let model = Model::fit_frame(&data, &FitOptions::default(), "p", rows.len() as u64)
+                .expect("fits on any non-empty frame");
+            let points = model
+                .scorer(&data.schema)
+                .expect("binds its own schema")
+                .score(&data, ExplainWhich::All)
+                .expect("scores");
+            prop_assert_eq!(points.len(), rows.len());
+            for point in points {
+                prop_assert!(point.score.is_finite());
+                prop_assert!((0.0..=1.0).contains(&point.probability));
+            }
+        }
+    }
+
+    #[test]
+    fn kinds_are_checked_when_binding() {
+        let data = frame(vec![("a", ColumnData::Number(vec![1.0, 2.0]))]);
+        let model = Model::fit_frame(&data, &FitOptions::default(), "t", 2).unwrap();
+        let other = Schema::new(vec![Field::new("a", ColumnKind::Category)]);
+        let error = model.scorer(&other).unwrap_err();
+        assert!(error.to_string().contains("was a number column"), "{error}");
+    }
+}

@@ -295,17 +295,44 @@ impl CellParser {
         column: &mut ColumnData,
         raw: &[u8],
     ) -> Result<(), Mismatch> {
+        self.push_trimmed(column, raw.trim_ascii(), None)
+    }
+
+    /// Like [`CellParser::push_text`] for a cell already known to be UTF-8, which spares the
+    /// check that number parsing and category text would otherwise repeat per cell.
+    #[inline]
+    pub(crate) fn push_str(&mut self, column: &mut ColumnData, raw: &str) -> Result<(), Mismatch> {
         let trimmed = raw.trim_ascii();
+        self.push_trimmed(column, trimmed.as_bytes(), Some(trimmed))
+    }
+
+    /// `text` is `trimmed` as a string when the caller knows it to be UTF-8.
+    #[inline]
+    fn push_trimmed(
+        &mut self,
+        column: &mut ColumnData,
+        trimmed: &[u8],
+        text: Option<&str>,
+    ) -> Result<(), Mismatch> {
         if self.missing.contains(trimmed) {
             column.push_missing();
             return Ok(());
         }
         let fits = match column {
-            ColumnData::Number(values) => parse_number(trimmed).map(|x| values.push(x)),
+            ColumnData::Number(values) => {
+                let number = match text {
+                    Some(text) => text.parse::<f64>().ok(),
+                    None => parse_number(trimmed),
+                };
+                number.map(|x| values.push(x))
+            }
             ColumnData::Boolean(values) => parse_bool(trimmed).map(|b| values.push(Some(b))),
             ColumnData::Timestamp(values) => parse_timestamp(trimmed).map(|t| values.push(Some(t))),
             ColumnData::Category(values) => {
-                let text = self.decode(trimmed);
+                let text = match text {
+                    Some(text) => text.to_owned(),
+                    None => self.decode(trimmed),
+                };
                 values.push(Some(text));
                 Some(())
             }
