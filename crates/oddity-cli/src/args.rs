@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use oddity::data::{ColumnKind, Format, Input, ReadOptions};
-use oddity::detector::{DetectorParams, IsolationForestParams, MaxSamples, SplitKind};
+use oddity::detector::{
+    DETECTOR_NAMES, DetectorParams, IsolationForestParams, SplitKind, detector_by_name,
+};
 use oddity::pipeline::FitOptions;
 use oddity::prep::{CategoryEncoding, ColumnSelection, Imputation, PrepConfig, Scaling};
 use oddity::threshold::ThresholdRule;
@@ -147,27 +149,21 @@ pub enum ScaleArg {
     Robust,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum DetectorArg {
-    /// Isolation Forest (Liu et al. 2008).
-    #[value(alias = "isolation_forest")]
-    Iforest,
-    /// Extended Isolation Forest (Hariri et al. 2019).
-    #[value(alias = "extended_isolation_forest")]
-    Eif,
-}
-
 #[derive(Debug, Args)]
 pub struct DetectorArgs {
-    /// Detector family.
-    #[arg(long, value_enum, default_value = "iforest")]
-    pub detector: DetectorArg,
-    /// Number of trees.
-    #[arg(long, default_value_t = 100, value_name = "N")]
-    pub trees: usize,
-    /// Points per tree: "auto" (256), a count, or a fraction in (0, 1].
-    #[arg(long, default_value = "auto", value_name = "N")]
-    pub max_samples: String,
+    /// Detector: iforest (Isolation Forest, Liu et al. 2008) or eif
+    /// (Extended Isolation Forest, Hariri et al. 2019).
+    #[arg(long, default_value = "iforest", value_name = "NAME")]
+    pub detector: String,
+    /// Set a detector parameter by name (repeatable), e.g. --param n_trees=200.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Isolation forests: number of trees (default 100).
+    #[arg(long, value_name = "N")]
+    pub trees: Option<usize>,
+    /// Isolation forests: points per tree, "auto" (256), a count or a fraction in (0, 1].
+    #[arg(long, value_name = "N")]
+    pub max_samples: Option<String>,
     /// Extended forest: non-zero hyperplane coefficients minus one (default: all features).
     #[arg(long, value_name = "N")]
     pub extension_level: Option<usize>,
@@ -372,35 +368,55 @@ impl ThresholdArgs {
 
 impl DetectorArgs {
     fn params(&self) -> anyhow::Result<DetectorParams> {
-        let max_samples = match self.max_samples.as_str() {
-            "auto" => MaxSamples::Auto,
-            text => {
-                if let Ok(count) = text.parse::<usize>() {
-                    MaxSamples::Count(count)
-                } else if let Ok(fraction) = text.parse::<f64>() {
-                    MaxSamples::Fraction(fraction)
-                } else {
-                    bail!("--max-samples must be auto, a count or a fraction, got {text:?}")
-                }
-            }
-        };
-        let split = match self.detector {
-            DetectorArg::Iforest => {
-                if self.extension_level.is_some() {
-                    bail!("--extension-level needs --detector eif");
-                }
-                SplitKind::Axis
-            }
-            DetectorArg::Eif => SplitKind::Hyperplane {
-                extension_level: self.extension_level,
-            },
-        };
-        Ok(DetectorParams::IsolationForest(IsolationForestParams {
-            n_trees: self.trees,
-            max_samples,
-            split,
-            seed: self.seed,
-        }))
+        let base = detector_by_name(&self.detector).with_context(|| {
+            format!(
+                "unknown detector {:?}; the detectors are: {}",
+                self.detector,
+                DETECTOR_NAMES.join(", ")
+            )
+        })?;
+        let mut settings = Vec::new();
+        let is_forest = matches!(base, DetectorParams::IsolationForest(_));
+        let is_extended = matches!(
+            base,
+            DetectorParams::IsolationForest(IsolationForestParams {
+                split: SplitKind::Hyperplane { .. },
+                ..
+            })
+        );
+        if let Some(trees) = self.trees {
+            anyhow::ensure!(is_forest, "--trees applies to iforest and eif only");
+            settings.push(("n_trees".to_string(), trees.to_string()));
+        }
+        if let Some(text) = &self.max_samples {
+            anyhow::ensure!(is_forest, "--max-samples applies to iforest and eif only");
+            let value = if text == "auto" {
+                "\"auto\"".to_string()
+            } else if let Ok(count) = text.parse::<usize>() {
+                format!("{{\"count\":{count}}}")
+            } else if let Ok(fraction) = text.parse::<f64>() {
+                format!("{{\"fraction\":{fraction}}}")
+            } else {
+                bail!("--max-samples must be auto, a count or a fraction, got {text:?}")
+            };
+            settings.push(("max_samples".to_string(), value));
+        }
+        if let Some(level) = self.extension_level {
+            anyhow::ensure!(is_extended, "--extension-level needs --detector eif");
+            let value = format!("{{\"hyperplane\":{{\"extension_level\":{level}}}}}");
+            settings.push(("split".to_string(), value));
+        }
+        // The seed goes to every detector that draws random numbers.
+        if serde_json::to_string(&base)?.contains("\"seed\"") {
+            settings.push(("seed".to_string(), self.seed.to_string()));
+        }
+        for spec in &self.params {
+            let (name, value) = spec
+                .split_once('=')
+                .with_context(|| format!("--param expects NAME=VALUE, got {spec:?}"))?;
+            settings.push((name.trim().to_string(), value.trim().to_string()));
+        }
+        Ok(base.with_settings(&settings)?)
     }
 }
 

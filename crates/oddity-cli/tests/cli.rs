@@ -538,3 +538,34 @@ fn eval_reads_textual_labels_with_positive() {
     assert_eq!(report["roc_auc"], 0.75);
     assert_eq!(report["confusion"]["true_positives"], 1);
 }
+
+#[test]
+fn detector_parameters_are_set_by_name() {
+    let text = stdout_of(oddity().arg("detect").arg(demo()).args([
+        "--detector",
+        "eif",
+        "--param",
+        "n_trees=20",
+        "--format",
+        "table",
+    ]));
+    assert!(
+        text.contains("scored by extended_isolation_forest"),
+        "{text}"
+    );
+    oddity()
+        .arg("detect")
+        .arg(demo())
+        .args(["--param", "n_tree=20"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("must be one of"))
+        .stderr(predicate::str::contains("n_trees"));
+    oddity()
+        .arg("detect")
+        .arg(demo())
+        .args(["--detector", "nope"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("the detectors are: iforest, eif"));
+}

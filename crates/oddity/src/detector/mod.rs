@@ -122,6 +122,37 @@ impl DetectorParams {
             DetectorParams::IsolationForest(params) => params.name(),
         }
     }
+
+    /// Sets parameters by name from text, as given on a command line
+    /// (`n_trees=200`, `max_samples={"count":512}`): each value is read as
+    /// JSON, or as a plain string when it is not JSON. Unknown names and
+    /// values of the wrong type are errors naming the parameter; the result
+    /// is validated.
+    pub fn with_settings(&self, settings: &[(String, String)]) -> Result<Self, ParamError> {
+        let mut document = serde_json::to_value(self)
+            .map_err(|error| ParamError::new("detector", "must be representable as JSON", error))?;
+        let fields = document
+            .as_object_mut()
+            .and_then(|variants| variants.values_mut().next())
+            .and_then(serde_json::Value::as_object_mut)
+            .ok_or_else(|| ParamError::new("detector", "has no parameters to set", self.name()))?;
+        for (name, text) in settings {
+            let Some(slot) = fields.get_mut(name.as_str()) else {
+                let known: Vec<&str> = fields.keys().map(String::as_str).collect();
+                return Err(ParamError::new(
+                    "parameter",
+                    format!("must be one of {} for {}", known.join(", "), self.name()),
+                    name,
+                ));
+            };
+            *slot = serde_json::from_str(text)
+                .unwrap_or_else(|_| serde_json::Value::String(text.clone()));
+        }
+        let updated: DetectorParams = serde_json::from_value(document)
+            .map_err(|error| ParamError::new("parameter", "has the wrong type", error))?;
+        updated.validate()?;
+        Ok(updated)
+    }
 }
 
 /// A fitted detector of any family.
@@ -164,6 +195,63 @@ impl Detector for FittedDetector {
         self.inner().attribute(point)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_change_named_parameters_and_are_validated() {
+        let params = detector_by_name("iforest").unwrap();
+        let changed = params
+            .with_settings(&[("n_trees".into(), "7".into()), ("seed".into(), "3".into())])
+            .unwrap();
+        let DetectorParams::IsolationForest(inner) = &changed;
+        assert_eq!((inner.n_trees, inner.seed), (7, 3));
+
+        let error = params
+            .with_settings(&[("trees".into(), "7".into())])
+            .unwrap_err();
+        assert!(error.to_string().contains("must be one of"), "{error}");
+        let error = params
+            .with_settings(&[("n_trees".into(), "0".into())])
+            .unwrap_err();
+        assert_eq!(error.to_string(), "n_trees must be at least 1, got 0");
+        let error = params
+            .with_settings(&[("n_trees".into(), "many".into())])
+            .unwrap_err();
+        assert!(error.to_string().contains("wrong type"), "{error}");
+    }
+
+    #[test]
+    fn every_listed_name_is_known() {
+        for name in DETECTOR_NAMES {
+            assert!(detector_by_name(name).is_some(), "{name}");
+        }
+    }
+}
+
+/// The names `--detector` accepts, with the parameters each starts from.
+pub fn detector_by_name(name: &str) -> Option<DetectorParams> {
+    let params = match name {
+        "iforest" | "isolation_forest" => {
+            DetectorParams::IsolationForest(IsolationForestParams::default())
+        }
+        "eif" | "extended_isolation_forest" => {
+            DetectorParams::IsolationForest(IsolationForestParams {
+                split: SplitKind::Hyperplane {
+                    extension_level: None,
+                },
+                ..IsolationForestParams::default()
+            })
+        }
+        _ => return None,
+    };
+    Some(params)
+}
+
+/// Every name [`detector_by_name`] knows, for help and error messages.
+pub const DETECTOR_NAMES: &[&str] = &["iforest", "eif"];
 
 /// Normalises non-negative raw attributions to shares summing to 1.
 pub(crate) fn normalise_shares(mut raw: Vec<f64>) -> Vec<f64> {
