@@ -98,8 +98,16 @@ pub struct ColumnArgs {
     #[arg(long, value_name = "COLUMN")]
     pub label: Option<String>,
     /// The label value that means anomaly, when it is not a usual word.
-    #[arg(long, value_name = "VALUE", requires = "label")]
+    #[arg(
+        long,
+        value_name = "VALUE",
+        requires = "label",
+        conflicts_with = "negative"
+    )]
     pub positive: Option<String>,
+    /// The label value that means normal; every other value is an anomaly.
+    #[arg(long, value_name = "VALUE", requires = "label")]
+    pub negative: Option<String>,
     /// Column that identifies each point in the output; never a feature.
     #[arg(long, value_name = "COLUMN")]
     pub id: Option<String>,
@@ -298,8 +306,11 @@ pub struct EvalArgs {
     #[arg(long, value_name = "COLUMN")]
     pub label: String,
     /// The label value that means anomaly, when it is not a usual word.
-    #[arg(long, value_name = "VALUE")]
+    #[arg(long, value_name = "VALUE", conflicts_with = "negative")]
     pub positive: Option<String>,
+    /// The label value that means normal; every other value is an anomaly.
+    #[arg(long, value_name = "VALUE")]
+    pub negative: Option<String>,
     /// Score column.
     #[arg(long, default_value = "score", value_name = "COLUMN")]
     pub score_column: String,
@@ -457,6 +468,7 @@ pub fn fit_options(
             label: columns.label.clone(),
             id: columns.id.clone(),
             positive_label: columns.positive.clone(),
+            negative_label: columns.negative.clone(),
         },
         prep,
         detector: detector.params()?,

@@ -315,13 +315,15 @@ fn evaluate(args: EvalArgs) -> anyhow::Result<()> {
     let mut predicted = Vec::new();
     let mut n_unlabelled = 0u64;
     while let Some(frame) = source.next_chunk(65_536)? {
-        let chunk_labels =
-            labels_from_column(&frame.columns[label_index], args.positive.as_deref()).map_err(
-                |message| oddity::Error::Label {
-                    column: args.label.clone(),
-                    message,
-                },
-            )?;
+        let chunk_labels = labels_from_column(
+            &frame.columns[label_index],
+            args.positive.as_deref(),
+            args.negative.as_deref(),
+        )
+        .map_err(|message| oddity::Error::Label {
+            column: args.label.clone(),
+            message,
+        })?;
         let ColumnData::Number(chunk_scores) = &frame.columns[score_index] else {
             bail!(
                 "{}: column \"{}\" is not numeric; pass the score column with --score-column",
@@ -330,7 +332,7 @@ fn evaluate(args: EvalArgs) -> anyhow::Result<()> {
             );
         };
         let chunk_predicted = predicted_index
-            .map(|index| labels_from_column(&frame.columns[index], None))
+            .map(|index| labels_from_column(&frame.columns[index], None, None))
             .transpose()
             .map_err(|message| oddity::Error::Label {
                 column: args.predicted_column.clone(),

@@ -504,6 +504,7 @@ impl Scorer<'_> {
                 labels_from_column(
                     &frame.columns[index],
                     self.model.options.selection.positive_label.as_deref(),
+                    self.model.options.selection.negative_label.as_deref(),
                 )
                 .map_err(|message| Error::Label {
                     column: frame.schema.fields[index].name.clone(),
@@ -576,12 +577,14 @@ const NEGATIVE_WORDS: &[&str] = &["0", "false", "no", "normal", "inlier", "benig
 /// Reads a label column as ground truth (`true` = anomaly; `None` = missing).
 ///
 /// Numbers: non-zero is an anomaly. Booleans: as they are. Categories:
-/// equal to `positive` when given, else the usual words
-/// (`anomaly`/`normal`, `attack`, `fraud`, `yes`/`no`, ...); any other word
-/// is an error that asks for `positive`.
+/// equal to `positive` when given; different from `negative` when given
+/// (every value but the normal one is an anomaly); else the usual words
+/// (`anomaly`/`normal`, `attack`, `fraud`, `yes`/`no`, ...), and any other
+/// word is an error that asks for `--positive` or `--negative`.
 pub fn labels_from_column(
     data: &ColumnData,
     positive: Option<&str>,
+    negative: Option<&str>,
 ) -> Result<Vec<Option<bool>>, String> {
     match data {
         ColumnData::Number(values) => Ok(values
@@ -598,6 +601,9 @@ pub fn labels_from_column(
                 if let Some(positive) = positive {
                     return Ok(Some(text == positive));
                 }
+                if let Some(negative) = negative {
+                    return Ok(Some(text != negative));
+                }
                 let lower = text.trim().trim_end_matches('.').to_ascii_lowercase();
                 if POSITIVE_WORDS.contains(&lower.as_str()) {
                     Ok(Some(true))
@@ -606,7 +612,7 @@ pub fn labels_from_column(
                 } else {
                     Err(format!(
                         "cannot tell whether \"{text}\" means anomaly or normal; \
-                         name the anomalous value with --positive"
+                         name the anomalous value with --positive or the normal one with --negative"
                     ))
                 }
             })
@@ -638,7 +644,11 @@ mod tests {
     fn gaussian_columns(n_points: usize, n_features: usize, seed: u64) -> Vec<Vec<f64>> {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         (0..n_features)
-            .map(|_| (0..n_points).map(|_| StandardNormal.sample(&mut rng)).collect())
+            .map(|_| {
+                (0..n_points)
+                    .map(|_| StandardNormal.sample(&mut rng))
+                    .collect()
+            })
             .collect()
     }
 
@@ -673,15 +683,20 @@ mod tests {
             assert_eq!(top.column, names[planted], "{explanation:?}");
             assert_eq!(top.direction, Direction::Above);
             assert_eq!(top.value, "9");
-            assert!(explanation.reason.starts_with(&format!("{} = 9 is above", names[planted])));
+            assert!(
+                explanation
+                    .reason
+                    .starts_with(&format!("{} = 9 is above", names[planted]))
+            );
         }
     }
 
     #[test]
     fn planted_rare_category_is_explained_by_its_column() {
         let mut columns = gaussian_columns(1000, 2, 5);
-        let mut kinds: Vec<Option<String>> =
-            (0..1000).map(|i| Some(["x", "y"][i % 2].to_string())).collect();
+        let mut kinds: Vec<Option<String>> = (0..1000)
+            .map(|i| Some(["x", "y"][i % 2].to_string()))
+            .collect();
         kinds[500] = Some("never".to_string());
         columns[0][500] = 0.0;
         columns[1][500] = 0.0;
@@ -693,7 +708,10 @@ mod tests {
         let model = Model::fit_frame(&data, &FitOptions::default(), "test", 1000).unwrap();
         let scorer = model.scorer(&data.schema).unwrap();
         let explanation = scorer.explain_row(&data, 500);
-        assert_eq!(explanation.contributions[0].column, "kind", "{explanation:?}");
+        assert_eq!(
+            explanation.contributions[0].column, "kind",
+            "{explanation:?}"
+        );
     }
 
     #[test]
@@ -710,7 +728,11 @@ mod tests {
         model.save(&path).unwrap();
         let loaded = Model::load(&path).unwrap();
         let score = |model: &Model| {
-            model.scorer(&data.schema).unwrap().score(&data, ExplainWhich::All).unwrap()
+            model
+                .scorer(&data.schema)
+                .unwrap()
+                .score(&data, ExplainWhich::All)
+                .unwrap()
         };
         assert_eq!(score(&model), score(&loaded));
         assert_eq!(model.threshold, loaded.threshold);
@@ -723,7 +745,10 @@ mod tests {
             ("a", ColumnData::Number(columns[0].clone())),
             ("b", ColumnData::Number(columns[1].clone())),
         ]);
-        let options = FitOptions { max_fit_rows: 1000, ..FitOptions::default() };
+        let options = FitOptions {
+            max_fit_rows: 1000,
+            ..FitOptions::default()
+        };
         let model = Model::fit_frame(&data, &options, "test", 3000).unwrap();
         assert_eq!(model.training.n_rows_fitted, 1000);
         assert_eq!(model.training.n_rows_read, 3000);
@@ -731,7 +756,10 @@ mod tests {
 
     #[test]
     fn frame_source_splits_chunks_and_keeps_row_numbers() {
-        let data = frame(vec![("a", ColumnData::Number((0..10).map(f64::from).collect()))]);
+        let data = frame(vec![(
+            "a",
+            ColumnData::Number((0..10).map(f64::from).collect()),
+        )]);
         let mut source = FrameSource::new(Input::Stdin, data.schema.clone(), vec![data]);
         let mut firsts = Vec::new();
         while let Some(chunk) = source.next_chunk(4).unwrap() {
@@ -743,12 +771,29 @@ mod tests {
     #[test]
     fn labels_are_read_from_numbers_booleans_and_words() {
         let numbers = ColumnData::Number(vec![0.0, 1.0, f64::NAN]);
-        assert_eq!(labels_from_column(&numbers, None).unwrap(), vec![Some(false), Some(true), None]);
+        assert_eq!(
+            labels_from_column(&numbers, None, None).unwrap(),
+            vec![Some(false), Some(true), None]
+        );
         let words = ColumnData::Category(vec![Some("attack".into()), Some("normal.".into()), None]);
-        assert_eq!(labels_from_column(&words, None).unwrap(), vec![Some(true), Some(false), None]);
+        assert_eq!(
+            labels_from_column(&words, None, None).unwrap(),
+            vec![Some(true), Some(false), None]
+        );
         let odd = ColumnData::Category(vec![Some("smurf.".into())]);
-        assert!(labels_from_column(&odd, None).unwrap_err().contains("--positive"));
-        assert_eq!(labels_from_column(&odd, Some("smurf.")).unwrap(), vec![Some(true)]);
+        assert!(
+            labels_from_column(&odd, None, None)
+                .unwrap_err()
+                .contains("--positive")
+        );
+        assert_eq!(
+            labels_from_column(&odd, None, Some("normal.")).unwrap(),
+            vec![Some(true)]
+        );
+        assert_eq!(
+            labels_from_column(&odd, Some("smurf."), None).unwrap(),
+            vec![Some(true)]
+        );
     }
 
     /// Any mix of finite, missing and infinite numbers, categories and

@@ -129,6 +129,9 @@ pub struct ColumnSelection {
     /// The label value that means "anomaly" when the label column holds
     /// words other than the usual ones (`anomaly`, `attack`, `fraud`, ...).
     pub positive_label: Option<String>,
+    /// The label value that means "normal" when every other value is an
+    /// anomaly (`normal.` among many attack names).
+    pub negative_label: Option<String>,
 }
 
 /// Column indices after resolving a [`ColumnSelection`] against a schema.
