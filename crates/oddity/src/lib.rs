@@ -11,6 +11,7 @@
 //! - [`explain`]: per-column reasons for each anomaly;
 //! - [`eval`]: ROC-AUC, PR-AUC, precision at k and the confusion matrix;
 //! - [`model_file`]: the versioned, checksummed model container;
+//! - [`nab`]: the Numenta Anomaly Benchmark scorer for streaming detectors;
 //! - [`pipeline`]: all of the above as one fitted [`Model`].
 //!
 //! ```
@@ -37,6 +38,7 @@ mod error;
 pub mod eval;
 pub mod explain;
 pub mod model_file;
+pub mod nab;
 pub mod pipeline;
 pub mod prep;
 pub mod threshold;
