@@ -65,6 +65,41 @@ pub enum Command {
     Eval(EvalArgs),
     /// Print what a model file holds, as JSON, after verifying its checksum.
     Inspect(InspectArgs),
+    /// Run detectors under a published benchmark protocol.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// ADBench protocol over a folder of labelled CSVs (numeric columns and
+    /// `label`): subsample to 10,000 or resample to 1,000 points, stratified
+    /// 70/30 split, min-max scaling fitted on train, seeds 1, 2, 3.
+    #[command(
+        after_help = "Example:\n  oddity bench tabular ../shared/data/tabular --detectors iforest,eif -o results.csv"
+    )]
+    Tabular(BenchTabularArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchTabularArgs {
+    /// Folder of labelled CSVs (`odds_*` files are skipped).
+    pub dir: PathBuf,
+    /// Detectors to run (comma-separated names, as --detector takes).
+    #[arg(long, value_delimiter = ',', default_value = "iforest")]
+    pub detectors: Vec<String>,
+    /// Published ADBench ROC-AUC table (default: DIR/../reference/adbench_unsupervised_aucroc.csv).
+    #[arg(long, value_name = "FILE")]
+    pub reference: Option<PathBuf>,
+    /// Seeds to average over.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    pub seeds: Vec<u64>,
+    /// Only datasets whose file name contains one of these (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Also write the per-dataset results as CSV here.
+    #[arg(long, short, value_name = "PATH")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -377,15 +412,19 @@ impl ThresholdArgs {
     }
 }
 
+/// A detector by name with its default parameters.
+pub fn named_detector(name: &str) -> anyhow::Result<DetectorParams> {
+    detector_by_name(name).with_context(|| {
+        format!(
+            "unknown detector {name:?}; the detectors are: {}",
+            DETECTOR_NAMES.join(", ")
+        )
+    })
+}
+
 impl DetectorArgs {
     fn params(&self) -> anyhow::Result<DetectorParams> {
-        let base = detector_by_name(&self.detector).with_context(|| {
-            format!(
-                "unknown detector {:?}; the detectors are: {}",
-                self.detector,
-                DETECTOR_NAMES.join(", ")
-            )
-        })?;
+        let base = named_detector(&self.detector)?;
         let mut settings = Vec::new();
         let is_forest = matches!(base, DetectorParams::IsolationForest(_));
         let is_extended = matches!(

@@ -15,8 +15,8 @@ use oddity::pipeline::{ExplainWhich, FrameSource, Model, labels_from_column};
 use serde_json::json;
 
 use crate::args::{
-    Cli, Command, DetectArgs, EvalArgs, FitArgs, InspectArgs, OutputArgs, OutputFormat, ScoreArgs,
-    fit_options, input,
+    BenchCommand, BenchTabularArgs, Cli, Command, DetectArgs, EvalArgs, FitArgs, InspectArgs,
+    OutputArgs, OutputFormat, ScoreArgs, fit_options, input, named_detector,
 };
 use crate::output::{Passthrough, PointWriter, RunSummary};
 
@@ -28,6 +28,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Score(args) => score(args, quiet),
         Command::Eval(args) => evaluate(args),
         Command::Inspect(args) => inspect(&args),
+        Command::Bench(BenchCommand::Tabular(args)) => bench_tabular(&args),
     }
 }
 
@@ -405,4 +406,134 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
     writeln!(out)?;
     out.flush()?;
     Ok(())
+}
+
+fn bench_tabular(args: &BenchTabularArgs) -> anyhow::Result<()> {
+    use oddity::benchmark::{AdbenchProtocol, PublishedTable, adbench_files, read_labelled_csv};
+
+    let detectors = args
+        .detectors
+        .iter()
+        .map(|name| named_detector(name))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let reference = args.reference.clone().unwrap_or_else(|| {
+        args.dir
+            .join("../reference/adbench_unsupervised_aucroc.csv")
+    });
+    let published_roc = PublishedTable::read_adbench(&reference)
+        .map_err(|error| eprintln!("oddity: no published values: {error}"))
+        .ok();
+    let published_ap =
+        PublishedTable::read_adbench(&reference.with_file_name("adbench_unsupervised_aucpr.csv"))
+            .ok();
+    let protocol = AdbenchProtocol {
+        seeds: args.seeds.clone(),
+        ..AdbenchProtocol::default()
+    };
+    let files: Vec<_> = adbench_files(&args.dir)?
+        .into_iter()
+        .filter(|path| {
+            args.only.is_empty()
+                || args
+                    .only
+                    .iter()
+                    .any(|part| path.to_string_lossy().contains(part.as_str()))
+        })
+        .collect();
+    anyhow::ensure!(
+        !files.is_empty(),
+        "{}: no labelled CSV files",
+        args.dir.display()
+    );
+
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    writeln!(
+        out,
+        "{:<20} {:<26} {:>8} {:>9} {:>8} {:>9} {:>8} {:>8}",
+        "dataset", "detector", "ROC-AUC", "published", "PR-AUC", "published", "fit s", "score s"
+    )?;
+    let mut results = Vec::new();
+    for path in &files {
+        let data = match read_labelled_csv(path) {
+            Ok(data) => data,
+            Err(error) => {
+                writeln!(out, "{:<20} skipped: {error}", path.display())?;
+                continue;
+            }
+        };
+        for detector in &detectors {
+            let mut result = protocol.run(&data, detector)?;
+            result.published_roc_auc = published_roc
+                .as_ref()
+                .and_then(|t| t.get(&result.dataset, &result.detector));
+            result.published_average_precision = published_ap
+                .as_ref()
+                .and_then(|t| t.get(&result.dataset, &result.detector));
+            let shown =
+                |value: Option<f64>| value.map_or_else(|| "-".to_string(), |v| format!("{v:.3}"));
+            writeln!(
+                out,
+                "{:<20} {:<26} {:>8.3} {:>9} {:>8.3} {:>9} {:>8.3} {:>8.3}",
+                result.dataset,
+                result.detector,
+                result.roc_auc,
+                shown(result.published_roc_auc),
+                result.average_precision,
+                shown(result.published_average_precision),
+                result.fit_seconds,
+                result.score_seconds,
+            )?;
+            out.flush()?;
+            results.push(result);
+        }
+    }
+    writeln!(out)?;
+    for detector in &detectors {
+        let name = detector.name();
+        let mine: Vec<_> = results.iter().filter(|r| r.detector == name).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let mean = |values: Vec<f64>| values.iter().sum::<f64>() / values.len().max(1) as f64;
+        let with_published: Vec<_> = mine
+            .iter()
+            .filter(|r| r.published_roc_auc.is_some())
+            .collect();
+        write!(
+            out,
+            "mean {name}: ROC-AUC {:.3}, PR-AUC {:.3} over {} datasets",
+            mean(mine.iter().map(|r| r.roc_auc).collect()),
+            mean(mine.iter().map(|r| r.average_precision).collect()),
+            mine.len(),
+        )?;
+        if !with_published.is_empty() {
+            write!(
+                out,
+                "; on the {} with a published value: ours {:.3}, published {:.3}",
+                with_published.len(),
+                mean(with_published.iter().map(|r| r.roc_auc).collect()),
+                mean(
+                    with_published
+                        .iter()
+                        .filter_map(|r| r.published_roc_auc)
+                        .collect()
+                ),
+            )?;
+        }
+        writeln!(out)?;
+    }
+    out.flush()?;
+    if let Some(path) = &args.output {
+        let mut writer = csv_writer(path)?;
+        for result in &results {
+            writer.serialize(result)?;
+        }
+        writer.flush()?;
+    }
+    Ok(())
+}
+
+fn csv_writer(path: &Path) -> anyhow::Result<csv::Writer<File>> {
+    csv::Writer::from_path(path).with_context(|| format!("cannot create {}", path.display()))
 }

@@ -569,3 +569,29 @@ fn detector_parameters_are_set_by_name() {
         .code(1)
         .stderr(predicate::str::contains("the detectors are: iforest, eif"));
 }
+
+#[test]
+fn bench_tabular_runs_the_adbench_protocol_on_a_folder() {
+    let dir = TempDir::new().unwrap();
+    for name in ["one", "two"] {
+        let mut text = String::from("x0,x1,label\n");
+        for row in 0..300 {
+            let anomaly = row % 30 == 0;
+            let value = if anomaly { 40.0 } else { f64::from(row % 13) };
+            text.push_str(&format!("{value},{},{}\n", row % 7, u8::from(anomaly)));
+        }
+        write_file(&dir, &format!("{name}.csv"), text.as_bytes());
+    }
+    let results = dir.path().join("results.csv");
+    let text = stdout_of(
+        oddity()
+            .args(["bench", "tabular"])
+            .arg(dir.path())
+            .args(["--detectors", "iforest,eif", "--seeds", "1,2", "-o"])
+            .arg(&results),
+    );
+    assert!(text.contains("mean isolation_forest: ROC-AUC"), "{text}");
+    assert!(text.contains("mean extended_isolation_forest"), "{text}");
+    let written = std::fs::read_to_string(&results).unwrap();
+    assert_eq!(written.lines().count(), 1 + 2 * 2, "{written}");
+}

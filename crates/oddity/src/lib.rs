@@ -12,7 +12,8 @@
 //! - [`eval`]: ROC-AUC, PR-AUC, precision at k and the confusion matrix;
 //! - [`model_file`]: the versioned, checksummed model container;
 //! - [`nab`]: the Numenta Anomaly Benchmark scorer for streaming detectors;
-//! - [`pipeline`]: all of the above as one fitted [`Model`].
+//! - [`pipeline`]: all of the above as one fitted [`Model`];
+//! - [`benchmark`]: the ADBench protocol and its published results.
 //!
 //! ```
 //! use oddity::data::{ColumnData, ColumnKind, Field, Frame, Schema};
@@ -32,6 +33,7 @@
 //! # Ok::<(), oddity::Error>(())
 //! ```
 
+pub mod benchmark;
 pub mod data;
 pub mod detector;
 mod error;
