@@ -31,8 +31,8 @@ fn fit(bencher: divan::Bencher, n_points: usize) {
 #[divan::bench(args = [10_000, 100_000])]
 fn score(bencher: divan::Bencher, n_points: usize) {
     let points = gaussian(n_points);
-    let forest = IsolationForest::fit(&IsolationForestParams::default(), points.view())
-        .expect("fits");
+    let forest =
+        IsolationForest::fit(&IsolationForestParams::default(), points.view()).expect("fits");
     bencher.bench(|| forest.score(points.view()));
 }
 
@@ -40,7 +40,9 @@ fn score(bencher: divan::Bencher, n_points: usize) {
 fn score_extended(bencher: divan::Bencher, n_points: usize) {
     let points = gaussian(n_points);
     let params = IsolationForestParams {
-        split: SplitKind::Hyperplane { extension_level: None },
+        split: SplitKind::Hyperplane {
+            extension_level: None,
+        },
         ..IsolationForestParams::default()
     };
     let forest = IsolationForest::fit(&params, points.view()).expect("fits");
@@ -50,7 +52,7 @@ fn score_extended(bencher: divan::Bencher, n_points: usize) {
 #[divan::bench]
 fn attribute(bencher: divan::Bencher) {
     let points = gaussian(10_000);
-    let forest = IsolationForest::fit(&IsolationForestParams::default(), points.view())
-        .expect("fits");
+    let forest =
+        IsolationForest::fit(&IsolationForestParams::default(), points.view()).expect("fits");
     bencher.bench(|| forest.attribute(points.row(0)));
 }
