@@ -48,7 +48,7 @@ ODDITY_THREADS = 2
 REPEAT_UP_TO = 1_000_000
 REPEATS = 3
 # Every detector `oddity --detector` knows, for the ADBench suite.
-SUITE_DETECTORS = ("iforest", "eif")
+SUITE_DETECTORS = ("iforest", "eif", "ecod", "copod", "hbos")
 
 # ADBench protocol (paper section 4.1, adbench/datasets/data_generator.py).
 ADBENCH_SEEDS = (1, 2, 3)

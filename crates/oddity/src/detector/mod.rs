@@ -16,8 +16,15 @@
 //! trait objects so that a model file can be decoded without a registry of
 //! types; adding a family means adding one variant to each.
 
+mod copod;
+mod ecdf;
+mod ecod;
+mod hbos;
 mod iforest;
 
+pub use copod::{Copod, CopodParams};
+pub use ecod::{Ecod, EcodParams};
+pub use hbos::{Hbos, HbosParams};
 pub use iforest::{IsolationForest, IsolationForestParams, MaxSamples, SplitKind};
 
 use ndarray::{ArrayView1, ArrayView2};
@@ -91,6 +98,12 @@ pub trait Detector {
 pub enum DetectorParams {
     /// Isolation Forest, standard or extended.
     IsolationForest(IsolationForestParams),
+    /// Empirical-CDF outlier detection (Li et al. 2022).
+    Ecod(EcodParams),
+    /// Copula-based outlier detection (Li et al. 2020).
+    Copod(CopodParams),
+    /// Histogram-based outlier score (Goldstein and Dengel 2012).
+    Hbos(HbosParams),
 }
 
 impl Default for DetectorParams {
@@ -104,6 +117,9 @@ impl DetectorParams {
     pub fn validate(&self) -> Result<(), ParamError> {
         match self {
             DetectorParams::IsolationForest(params) => params.validate(),
+            DetectorParams::Ecod(params) => params.validate(),
+            DetectorParams::Copod(params) => params.validate(),
+            DetectorParams::Hbos(params) => params.validate(),
         }
     }
 
@@ -113,6 +129,9 @@ impl DetectorParams {
             DetectorParams::IsolationForest(params) => Ok(FittedDetector::IsolationForest(
                 IsolationForest::fit(params, points)?,
             )),
+            DetectorParams::Ecod(params) => Ok(FittedDetector::Ecod(Ecod::fit(params, points)?)),
+            DetectorParams::Copod(params) => Ok(FittedDetector::Copod(Copod::fit(params, points)?)),
+            DetectorParams::Hbos(params) => Ok(FittedDetector::Hbos(Hbos::fit(params, points)?)),
         }
     }
 
@@ -120,6 +139,9 @@ impl DetectorParams {
     pub fn name(&self) -> &'static str {
         match self {
             DetectorParams::IsolationForest(params) => params.name(),
+            DetectorParams::Ecod(params) => params.name(),
+            DetectorParams::Copod(params) => params.name(),
+            DetectorParams::Hbos(params) => params.name(),
         }
     }
 
@@ -159,12 +181,18 @@ impl DetectorParams {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum FittedDetector {
     IsolationForest(IsolationForest),
+    Ecod(Ecod),
+    Copod(Copod),
+    Hbos(Hbos),
 }
 
 impl FittedDetector {
     fn inner(&self) -> &dyn Detector {
         match self {
             FittedDetector::IsolationForest(forest) => forest,
+            FittedDetector::Ecod(detector) => detector,
+            FittedDetector::Copod(detector) => detector,
+            FittedDetector::Hbos(detector) => detector,
         }
     }
 
@@ -174,6 +202,9 @@ impl FittedDetector {
             FittedDetector::IsolationForest(forest) => {
                 DetectorParams::IsolationForest(forest.params().clone())
             }
+            FittedDetector::Ecod(detector) => DetectorParams::Ecod(detector.params().clone()),
+            FittedDetector::Copod(detector) => DetectorParams::Copod(detector.params().clone()),
+            FittedDetector::Hbos(detector) => DetectorParams::Hbos(detector.params().clone()),
         }
     }
 }
@@ -196,6 +227,45 @@ impl Detector for FittedDetector {
     }
 }
 
+/// The names `--detector` accepts, with the parameters each starts from.
+pub fn detector_by_name(name: &str) -> Option<DetectorParams> {
+    let params = match name {
+        "iforest" | "isolation_forest" => {
+            DetectorParams::IsolationForest(IsolationForestParams::default())
+        }
+        "eif" | "extended_isolation_forest" => {
+            DetectorParams::IsolationForest(IsolationForestParams {
+                split: SplitKind::Hyperplane {
+                    extension_level: None,
+                },
+                ..IsolationForestParams::default()
+            })
+        }
+        "ecod" => DetectorParams::Ecod(EcodParams::default()),
+        "copod" => DetectorParams::Copod(CopodParams::default()),
+        "hbos" => DetectorParams::Hbos(HbosParams::default()),
+        _ => return None,
+    };
+    Some(params)
+}
+
+/// Every name [`detector_by_name`] knows, for help and error messages.
+pub const DETECTOR_NAMES: &[&str] = &["iforest", "eif", "ecod", "copod", "hbos"];
+
+/// Normalises non-negative raw attributions to shares summing to 1.
+pub(crate) fn normalise_shares(mut raw: Vec<f64>) -> Vec<f64> {
+    for value in &mut raw {
+        if !value.is_finite() || *value < 0.0 {
+            *value = 0.0;
+        }
+    }
+    let total: f64 = raw.iter().sum();
+    if total > 0.0 {
+        raw.iter_mut().for_each(|value| *value /= total);
+    }
+    raw
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,7 +276,9 @@ mod tests {
         let changed = params
             .with_settings(&[("n_trees".into(), "7".into()), ("seed".into(), "3".into())])
             .unwrap();
-        let DetectorParams::IsolationForest(inner) = &changed;
+        let DetectorParams::IsolationForest(inner) = &changed else {
+            panic!("still a forest: {changed:?}");
+        };
         assert_eq!((inner.n_trees, inner.seed), (7, 3));
 
         let error = params
@@ -229,40 +301,4 @@ mod tests {
             assert!(detector_by_name(name).is_some(), "{name}");
         }
     }
-}
-
-/// The names `--detector` accepts, with the parameters each starts from.
-pub fn detector_by_name(name: &str) -> Option<DetectorParams> {
-    let params = match name {
-        "iforest" | "isolation_forest" => {
-            DetectorParams::IsolationForest(IsolationForestParams::default())
-        }
-        "eif" | "extended_isolation_forest" => {
-            DetectorParams::IsolationForest(IsolationForestParams {
-                split: SplitKind::Hyperplane {
-                    extension_level: None,
-                },
-                ..IsolationForestParams::default()
-            })
-        }
-        _ => return None,
-    };
-    Some(params)
-}
-
-/// Every name [`detector_by_name`] knows, for help and error messages.
-pub const DETECTOR_NAMES: &[&str] = &["iforest", "eif"];
-
-/// Normalises non-negative raw attributions to shares summing to 1.
-pub(crate) fn normalise_shares(mut raw: Vec<f64>) -> Vec<f64> {
-    for value in &mut raw {
-        if !value.is_finite() || *value < 0.0 {
-            *value = 0.0;
-        }
-    }
-    let total: f64 = raw.iter().sum();
-    if total > 0.0 {
-        raw.iter_mut().for_each(|value| *value /= total);
-    }
-    raw
 }
