@@ -414,7 +414,12 @@ mod tests {
         assert_eq!(queue.n_rows(), 0);
         assert_eq!(
             first.columns[1],
-            ColumnData::Category(vec![Some("a".into()), None, Some("c".into()), Some("a".into())])
+            ColumnData::Category(vec![
+                Some("a".into()),
+                None,
+                Some("c".into()),
+                Some("a".into())
+            ])
         );
         assert_eq!(again.take(&schema, 9).columns[1].len(), 2);
     }
