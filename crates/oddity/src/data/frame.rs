@@ -1,7 +1,5 @@
 //! Columnar chunks of rows: [`ColumnData`] and [`Frame`].
 
-use std::collections::VecDeque;
-use std::ops::Range;
 use std::sync::Arc;
 
 use super::schema::{ColumnKind, Schema};
@@ -131,39 +129,6 @@ impl ColumnData {
             (dst, src) => kind_mismatch(dst.kind(), src.kind()),
         }
     }
-
-    /// Keeps the first `len` values.
-    pub(crate) fn truncate(&mut self, len: usize) {
-        match self {
-            ColumnData::Number(values) => values.truncate(len),
-            ColumnData::Category(values) => values.truncate(len),
-            ColumnData::Boolean(values) => values.truncate(len),
-            ColumnData::Timestamp(values) => values.truncate(len),
-        }
-    }
-
-    /// Appends the values at `rows` of `source` to `self`, moving category text out of `source`
-    /// (which keeps `None` there) instead of copying it.
-    ///
-    /// # Panics
-    /// If the kinds differ or `rows` is out of bounds.
-    pub(crate) fn take_rows_from(&mut self, source: &mut ColumnData, rows: Range<usize>) {
-        match (self, source) {
-            (ColumnData::Number(dst), ColumnData::Number(src)) => {
-                dst.extend_from_slice(&src[rows]);
-            }
-            (ColumnData::Category(dst), ColumnData::Category(src)) => {
-                dst.extend(src[rows].iter_mut().map(std::mem::take));
-            }
-            (ColumnData::Boolean(dst), ColumnData::Boolean(src)) => {
-                dst.extend_from_slice(&src[rows]);
-            }
-            (ColumnData::Timestamp(dst), ColumnData::Timestamp(src)) => {
-                dst.extend_from_slice(&src[rows]);
-            }
-            (dst, src) => kind_mismatch(dst.kind(), src.kind()),
-        }
-    }
 }
 
 fn kind_mismatch(dst: ColumnKind, src: ColumnKind) -> ! {
@@ -279,65 +244,6 @@ impl Frame {
     }
 }
 
-/// Parsed rows waiting to be yielded: frames in order, taken a chunk at a time.
-#[derive(Debug, Default)]
-pub(crate) struct RowQueue {
-    frames: VecDeque<Frame>,
-    /// Rows of the front frame already taken.
-    taken: usize,
-    n_rows: usize,
-}
-
-impl RowQueue {
-    /// Rows held.
-    pub(crate) fn n_rows(&self) -> usize {
-        self.n_rows
-    }
-
-    /// Queues the rows of `frame`, which must have the schema that [`RowQueue::take`] is given.
-    pub(crate) fn push(&mut self, frame: Frame) {
-        let n_rows = frame.n_rows();
-        if n_rows > 0 {
-            self.n_rows += n_rows;
-            self.frames.push_back(frame);
-        }
-    }
-
-    pub(crate) fn clear(&mut self) {
-        *self = RowQueue::default();
-    }
-
-    /// Removes the first `n_rows` rows, or all when fewer are held, as one frame of `schema`.
-    pub(crate) fn take(&mut self, schema: &Arc<Schema>, n_rows: usize) -> Frame {
-        let n_rows = n_rows.min(self.n_rows);
-        self.n_rows -= n_rows;
-        if self.taken == 0 && self.frames.front().map(Frame::n_rows) == Some(n_rows) {
-            if let Some(frame) = self.frames.pop_front() {
-                return frame;
-            }
-        }
-        let mut out = Frame::with_capacity(Arc::clone(schema), n_rows);
-        let mut missing = n_rows;
-        while missing > 0 {
-            let Some(front) = self.frames.front_mut() else {
-                break;
-            };
-            let count = (front.n_rows() - self.taken).min(missing);
-            let rows = self.taken..self.taken + count;
-            for (dst, src) in out.columns.iter_mut().zip(&mut front.columns) {
-                dst.take_rows_from(src, rows.clone());
-            }
-            missing -= count;
-            self.taken += count;
-            if self.taken == front.n_rows() {
-                self.frames.pop_front();
-                self.taken = 0;
-            }
-        }
-        out
-    }
-}
-
 #[cfg(test)]
 #[allow(
     clippy::unwrap_used,
@@ -391,37 +297,6 @@ mod tests {
         assert_eq!(all.n_rows(), 6);
         assert_eq!(all.first_row, 1);
         assert_eq!(all.columns[0].as_numbers().map(|v| v[3]), Some(1.0));
-    }
-
-    #[test]
-    fn queue_yields_rows_in_order_across_frames() {
-        let schema = two_column_frame().schema;
-        let mut queue = RowQueue::default();
-        queue.push(two_column_frame());
-        queue.push(Frame::empty(Arc::clone(&schema)));
-        queue.push(two_column_frame());
-
-        let sizes: Vec<usize> = [2, 3, 5]
-            .into_iter()
-            .map(|n| queue.take(&schema, n).n_rows())
-            .collect();
-        let mut again = RowQueue::default();
-        again.push(two_column_frame());
-        again.push(two_column_frame());
-        let first = again.take(&schema, 4);
-
-        assert_eq!(sizes, [2, 3, 1]);
-        assert_eq!(queue.n_rows(), 0);
-        assert_eq!(
-            first.columns[1],
-            ColumnData::Category(vec![
-                Some("a".into()),
-                None,
-                Some("c".into()),
-                Some("a".into())
-            ])
-        );
-        assert_eq!(again.take(&schema, 9).columns[1].len(), 2);
     }
 
     #[test]

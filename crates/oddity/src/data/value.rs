@@ -298,14 +298,6 @@ impl CellParser {
         self.push_trimmed(column, raw.trim_ascii(), None)
     }
 
-    /// Like [`CellParser::push_text`] for a cell already known to be UTF-8, which spares the
-    /// check that number parsing and category text would otherwise repeat per cell.
-    #[inline]
-    pub(crate) fn push_str(&mut self, column: &mut ColumnData, raw: &str) -> Result<(), Mismatch> {
-        let trimmed = raw.trim_ascii();
-        self.push_trimmed(column, trimmed.as_bytes(), Some(trimmed))
-    }
-
     /// `text` is `trimmed` as a string when the caller knows it to be UTF-8.
     #[inline]
     fn push_trimmed(
