@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{ColumnData, Frame, Input, RecordSource, Schema};
@@ -513,8 +514,11 @@ impl Scorer<'_> {
             ),
             None => None,
         };
+        // Building the records (probabilities, ids, explanations) costs as
+        // much as a fast detector's scoring at scale, so it runs in parallel
+        // too; `collect` keeps the row order.
         let points = scores
-            .iter()
+            .par_iter()
             .enumerate()
             .map(|(row, &score)| {
                 let is_anomaly = score > self.model.threshold;

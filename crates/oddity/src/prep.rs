@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 
 use ndarray::Array2;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{ColumnData, ColumnKind, Frame, Schema};
@@ -29,6 +30,9 @@ pub const MISSING_CATEGORY: &str = "(missing)";
 pub const OTHER_CATEGORY: &str = "(other)";
 
 const MILLIS_PER_HOUR: i64 = 3_600_000;
+/// Rows transformed by one parallel task: enough to amortise the task and
+/// any per-block lookup tables, few enough to spread over the cores.
+const TRANSFORM_BLOCK_ROWS: usize = 16_384;
 const MILLIS_PER_DAY: i64 = 86_400_000;
 
 /// How missing numbers are filled in.
@@ -523,10 +527,18 @@ impl Preparation {
     fn transform_rows(&self, frame: &Frame, bound: &[usize], rows: &[usize]) -> Array2<f64> {
         let width = self.outputs.len();
         let mut out = vec![0.0; rows.len() * width];
-        let mut offset = 0;
-        for (column, &index) in self.columns.iter().zip(bound) {
-            let data = &frame.columns[index];
-            offset += write_column(column, data, rows, &mut out, width, offset);
+        if width > 0 {
+            // Row blocks are independent, so they are written in parallel;
+            // each block's output is a disjoint slice of `out`.
+            out.par_chunks_mut(TRANSFORM_BLOCK_ROWS * width)
+                .zip(rows.par_chunks(TRANSFORM_BLOCK_ROWS))
+                .for_each(|(block_out, block_rows)| {
+                    let mut offset = 0;
+                    for (column, &index) in self.columns.iter().zip(bound) {
+                        let data = &frame.columns[index];
+                        offset += write_column(column, data, block_rows, block_out, width, offset);
+                    }
+                });
         }
         Array2::from_shape_vec((rows.len(), width), out).expect("buffer sized rows × outputs")
     }
