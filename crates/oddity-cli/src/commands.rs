@@ -126,7 +126,7 @@ fn detect(args: DetectArgs, quiet: bool) -> anyhow::Result<()> {
         Some(frames) => Box::new(FrameSource::new(source_input, schema, frames)),
         None => open_for_model(&model, &source_input, read)?,
     };
-    score_with(&model, source, &args.input, &args.output, quiet)
+    score_with(&model, source, &args.input, &args.output, true, quiet)
 }
 
 fn score(args: ScoreArgs, quiet: bool) -> anyhow::Result<()> {
@@ -142,7 +142,7 @@ fn score(args: ScoreArgs, quiet: bool) -> anyhow::Result<()> {
     }
     let read = args.read.to_options()?;
     let source = open_for_model(&model, &input(&args.input), read)?;
-    score_with(&model, source, &args.input, &args.output, quiet)
+    score_with(&model, source, &args.input, &args.output, false, quiet)
 }
 
 /// Opens an input so that the model's columns are read with the kinds they
@@ -170,10 +170,14 @@ fn score_with(
     mut source: Box<dyn RecordSource>,
     shown_input: &str,
     output: &OutputArgs,
+    in_sample: bool,
     quiet: bool,
 ) -> anyhow::Result<()> {
     let schema = source.schema().clone();
-    let scorer = model.scorer(&schema)?;
+    let mut scorer = model.scorer(&schema)?;
+    if in_sample {
+        scorer = scorer.in_sample();
+    }
 
     let format = output.format.unwrap_or(
         if output.output.is_none() && std::io::stdout().is_terminal() {

@@ -21,11 +21,16 @@ mod ecdf;
 mod ecod;
 mod hbos;
 mod iforest;
+mod knn;
+mod lof;
+mod neighbors;
 
 pub use copod::{Copod, CopodParams};
 pub use ecod::{Ecod, EcodParams};
 pub use hbos::{Hbos, HbosParams};
 pub use iforest::{IsolationForest, IsolationForestParams, MaxSamples, SplitKind};
+pub use knn::{KNearestNeighbors, KNearestNeighborsParams, KnnMethod};
+pub use lof::{LocalOutlierFactor, LocalOutlierFactorParams};
 
 use ndarray::{ArrayView1, ArrayView2};
 use serde::{Deserialize, Serialize};
@@ -90,6 +95,24 @@ pub trait Detector {
     /// Per-feature shares of one point's anomaly: non-negative, summing to 1,
     /// or all zero when the detector sees nothing to attribute.
     fn attribute(&self, point: ArrayView1<'_, f64>) -> Vec<f64>;
+
+    /// Scores rows of the data the detector was fitted on, as outlier
+    /// detection (`oddity detect`) judges them: a neighbour method leaves
+    /// each row out of its own neighbours, so that the scores match
+    /// [`Detector::training_scores`]. By default the same as
+    /// [`Detector::score`], for detectors whose scores do not see the
+    /// point itself.
+    fn score_in_sample(&self, points: ArrayView2<'_, f64>) -> Vec<f64> {
+        self.score(points)
+    }
+
+    /// The training points' own scores, when scoring the training matrix
+    /// again would not reproduce them (a neighbour method finds each
+    /// training point at distance 0 from itself). Threshold calibration
+    /// uses these; `None` means "score the training matrix".
+    fn training_scores(&self) -> Option<&[f64]> {
+        None
+    }
 }
 
 /// The parameters of any detector family, as stored in a model file.
@@ -104,6 +127,10 @@ pub enum DetectorParams {
     Copod(CopodParams),
     /// Histogram-based outlier score (Goldstein and Dengel 2012).
     Hbos(HbosParams),
+    /// Distance to the k nearest neighbours (Ramaswamy et al. 2000).
+    KNearestNeighbors(KNearestNeighborsParams),
+    /// Local Outlier Factor (Breunig et al. 2000).
+    LocalOutlierFactor(LocalOutlierFactorParams),
 }
 
 impl Default for DetectorParams {
@@ -120,6 +147,8 @@ impl DetectorParams {
             DetectorParams::Ecod(params) => params.validate(),
             DetectorParams::Copod(params) => params.validate(),
             DetectorParams::Hbos(params) => params.validate(),
+            DetectorParams::KNearestNeighbors(params) => params.validate(),
+            DetectorParams::LocalOutlierFactor(params) => params.validate(),
         }
     }
 
@@ -132,6 +161,12 @@ impl DetectorParams {
             DetectorParams::Ecod(params) => Ok(FittedDetector::Ecod(Ecod::fit(params, points)?)),
             DetectorParams::Copod(params) => Ok(FittedDetector::Copod(Copod::fit(params, points)?)),
             DetectorParams::Hbos(params) => Ok(FittedDetector::Hbos(Hbos::fit(params, points)?)),
+            DetectorParams::KNearestNeighbors(params) => Ok(FittedDetector::KNearestNeighbors(
+                KNearestNeighbors::fit(params, points)?,
+            )),
+            DetectorParams::LocalOutlierFactor(params) => Ok(FittedDetector::LocalOutlierFactor(
+                LocalOutlierFactor::fit(params, points)?,
+            )),
         }
     }
 
@@ -142,6 +177,8 @@ impl DetectorParams {
             DetectorParams::Ecod(params) => params.name(),
             DetectorParams::Copod(params) => params.name(),
             DetectorParams::Hbos(params) => params.name(),
+            DetectorParams::KNearestNeighbors(params) => params.name(),
+            DetectorParams::LocalOutlierFactor(params) => params.name(),
         }
     }
 
@@ -184,6 +221,8 @@ pub enum FittedDetector {
     Ecod(Ecod),
     Copod(Copod),
     Hbos(Hbos),
+    KNearestNeighbors(KNearestNeighbors),
+    LocalOutlierFactor(LocalOutlierFactor),
 }
 
 impl FittedDetector {
@@ -193,6 +232,8 @@ impl FittedDetector {
             FittedDetector::Ecod(detector) => detector,
             FittedDetector::Copod(detector) => detector,
             FittedDetector::Hbos(detector) => detector,
+            FittedDetector::KNearestNeighbors(detector) => detector,
+            FittedDetector::LocalOutlierFactor(detector) => detector,
         }
     }
 
@@ -205,6 +246,12 @@ impl FittedDetector {
             FittedDetector::Ecod(detector) => DetectorParams::Ecod(detector.params().clone()),
             FittedDetector::Copod(detector) => DetectorParams::Copod(detector.params().clone()),
             FittedDetector::Hbos(detector) => DetectorParams::Hbos(detector.params().clone()),
+            FittedDetector::KNearestNeighbors(detector) => {
+                DetectorParams::KNearestNeighbors(detector.params().clone())
+            }
+            FittedDetector::LocalOutlierFactor(detector) => {
+                DetectorParams::LocalOutlierFactor(detector.params().clone())
+            }
         }
     }
 }
@@ -225,6 +272,14 @@ impl Detector for FittedDetector {
     fn attribute(&self, point: ArrayView1<'_, f64>) -> Vec<f64> {
         self.inner().attribute(point)
     }
+
+    fn score_in_sample(&self, points: ArrayView2<'_, f64>) -> Vec<f64> {
+        self.inner().score_in_sample(points)
+    }
+
+    fn training_scores(&self) -> Option<&[f64]> {
+        self.inner().training_scores()
+    }
 }
 
 /// The names `--detector` accepts, with the parameters each starts from.
@@ -244,13 +299,19 @@ pub fn detector_by_name(name: &str) -> Option<DetectorParams> {
         "ecod" => DetectorParams::Ecod(EcodParams::default()),
         "copod" => DetectorParams::Copod(CopodParams::default()),
         "hbos" => DetectorParams::Hbos(HbosParams::default()),
+        "knn" | "k_nearest_neighbors" => {
+            DetectorParams::KNearestNeighbors(KNearestNeighborsParams::default())
+        }
+        "lof" | "local_outlier_factor" => {
+            DetectorParams::LocalOutlierFactor(LocalOutlierFactorParams::default())
+        }
         _ => return None,
     };
     Some(params)
 }
 
 /// Every name [`detector_by_name`] knows, for help and error messages.
-pub const DETECTOR_NAMES: &[&str] = &["iforest", "eif", "ecod", "copod", "hbos"];
+pub const DETECTOR_NAMES: &[&str] = &["iforest", "eif", "ecod", "copod", "hbos", "knn", "lof"];
 
 /// Normalises non-negative raw attributions to shares summing to 1.
 pub(crate) fn normalise_shares(mut raw: Vec<f64>) -> Vec<f64> {
