@@ -63,11 +63,88 @@ pub enum Command {
     /// Evaluate scores against labels: ROC-AUC, PR-AUC, P@k, F1, confusion matrix.
     #[command(after_help = "Example:\n  oddity eval scored.csv --label is_fraud")]
     Eval(EvalArgs),
+    /// Score a stream record by record with an online detector that learns
+    /// as it goes; adaptive threshold, one alert per incident.
+    #[command(after_help = STREAM_EXAMPLES)]
+    Stream(StreamArgs),
     /// Print what a model file holds, as JSON, after verifying its checksum.
     Inspect(InspectArgs),
     /// Run detectors under a published benchmark protocol.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+const STREAM_EXAMPLES: &str = "\
+Examples:
+  oddity stream metrics.csv --exclude timestamp --checkpoint state.oddity > scores.ndjson
+  tail -f metrics.csv | oddity stream - --model state.oddity --flush --anomalies-only
+  oddity stream sensors.jsonl --detector hst --param n_trees=25 --format csv
+
+Each output record is scored before the detector learns from it. A record with a
+missing feature scores null and is not learned. `alert` is true on the first
+anomaly of an incident; the incident closes after --cooldown quiet records.";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StreamFormat {
+    /// One JSON object per record.
+    Ndjson,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct StreamArgs {
+    /// Input file, or - for stdin.
+    pub input: String,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    #[command(flatten)]
+    pub columns: ColumnArgs,
+    /// Online detector: rcf (random cut forest, Guha et al. 2016) or hst
+    /// (half-space trees, Tan et al. 2011; expects features in [0, 1]
+    /// unless its `limits` parameter says otherwise).
+    #[arg(long, default_value = "rcf", value_name = "NAME")]
+    pub detector: String,
+    /// Set a detector parameter by name (repeatable), e.g. --param shingle_size=4.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    #[command(flatten)]
+    pub threshold: ThresholdArgs,
+    /// Records the threshold ignores while the detector is still learning.
+    #[arg(long, default_value_t = 500, value_name = "N")]
+    pub warmup: u64,
+    /// Quiet records in a row that close an incident.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub cooldown: u64,
+    /// Most recent scores the adaptive threshold is fitted on.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub window: usize,
+    /// Continue from this saved stream state (detector, threshold, open
+    /// incident); its columns and detector settings are used.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["params", "features", "exclude"])]
+    pub model: Option<std::path::PathBuf>,
+    /// Save the whole state here when the input ends (and every
+    /// --checkpoint-every records); restoring it continues exactly.
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<std::path::PathBuf>,
+    /// Also save the state every N records.
+    #[arg(long, value_name = "N", requires = "checkpoint")]
+    pub checkpoint_every: Option<u64>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "ndjson")]
+    pub format: StreamFormat,
+    /// Write to this file instead of stdout.
+    #[arg(long, short, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Read and write record by record, flushing after each (for live
+    /// pipes); column types are then inferred from the first record.
+    #[arg(long)]
+    pub flush: bool,
+    /// Name the features that drive each anomaly.
+    #[arg(long)]
+    pub explain: bool,
+    /// Only write anomalies.
+    #[arg(long)]
+    pub anomalies_only: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -460,12 +537,7 @@ impl DetectorArgs {
         if serde_json::to_string(&base)?.contains("\"seed\"") {
             settings.push(("seed".to_string(), self.seed.to_string()));
         }
-        for spec in &self.params {
-            let (name, value) = spec
-                .split_once('=')
-                .with_context(|| format!("--param expects NAME=VALUE, got {spec:?}"))?;
-            settings.push((name.trim().to_string(), value.trim().to_string()));
-        }
+        settings.extend(parse_settings(&self.params)?);
         Ok(base.with_settings(&settings)?)
     }
 }
@@ -501,14 +573,7 @@ pub fn fit_options(
         time_features: prep.time_features,
     };
     Ok(FitOptions {
-        selection: ColumnSelection {
-            features: columns.features.clone(),
-            exclude: columns.exclude.clone(),
-            label: columns.label.clone(),
-            id: columns.id.clone(),
-            positive_label: columns.positive.clone(),
-            negative_label: columns.negative.clone(),
-        },
+        selection: selection(columns),
         prep,
         detector: detector.params()?,
         threshold: threshold.rule().unwrap_or_default(),
@@ -519,6 +584,30 @@ pub fn fit_options(
 }
 
 /// `-` is stdin, anything else a path.
+/// The column selection the flags describe.
+pub fn selection(columns: &ColumnArgs) -> ColumnSelection {
+    ColumnSelection {
+        features: columns.features.clone(),
+        exclude: columns.exclude.clone(),
+        label: columns.label.clone(),
+        id: columns.id.clone(),
+        positive_label: columns.positive.clone(),
+        negative_label: columns.negative.clone(),
+    }
+}
+
+/// Splits `NAME=VALUE` settings.
+pub fn parse_settings(specs: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    specs
+        .iter()
+        .map(|spec| {
+            spec.split_once('=')
+                .map(|(name, value)| (name.trim().to_string(), value.trim().to_string()))
+                .with_context(|| format!("--param expects NAME=VALUE, got {spec:?}"))
+        })
+        .collect()
+}
+
 pub fn input(text: &str) -> Input {
     Input::from_arg(text)
 }

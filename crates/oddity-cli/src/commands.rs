@@ -16,7 +16,8 @@ use serde_json::json;
 
 use crate::args::{
     BenchCommand, BenchTabularArgs, Cli, Command, DetectArgs, EvalArgs, FitArgs, InspectArgs,
-    OutputArgs, OutputFormat, ScoreArgs, fit_options, input, named_detector,
+    OutputArgs, OutputFormat, ScoreArgs, StreamArgs, StreamFormat, fit_options, input,
+    named_detector, parse_settings, selection,
 };
 use crate::output::{Passthrough, PointWriter, RunSummary};
 
@@ -27,6 +28,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Fit(args) => fit(args, quiet),
         Command::Score(args) => score(args, quiet),
         Command::Eval(args) => evaluate(args),
+        Command::Stream(args) => stream(args, quiet),
         Command::Inspect(args) => inspect(&args),
         Command::Bench(BenchCommand::Tabular(args)) => bench_tabular(&args),
     }
@@ -540,4 +542,183 @@ fn bench_tabular(args: &BenchTabularArgs) -> anyhow::Result<()> {
 
 fn csv_writer(path: &Path) -> anyhow::Result<csv::Writer<File>> {
     csv::Writer::from_path(path).with_context(|| format!("cannot create {}", path.display()))
+}
+
+fn stream(args: StreamArgs, quiet: bool) -> anyhow::Result<()> {
+    use oddity::online::{ONLINE_DETECTOR_NAMES, OnlineDetector, online_detector_by_name};
+    use oddity::stream::{StreamModel, StreamOptions, StreamThresholdParams};
+
+    let mut read = args.read.to_options()?;
+    if args.flush {
+        // Inferring types reads ahead; a live pipe must not wait for rows
+        // that have not arrived yet.
+        read.infer_rows = 1;
+    }
+    let loaded = match &args.model {
+        Some(path) => Some(StreamModel::load(path)?),
+        None => None,
+    };
+    if let Some(model) = &loaded {
+        read.schema_hints.extend(
+            model
+                .feature_names()
+                .iter()
+                .map(|name| (name.clone(), oddity::data::ColumnKind::Number)),
+        );
+    }
+    let mut source = data::open(&input(&args.input), &read)?;
+    let schema = source.schema().clone();
+    let mut model = match loaded {
+        Some(model) => model,
+        None => {
+            let base = online_detector_by_name(&args.detector).with_context(|| {
+                format!(
+                    "unknown online detector {:?}; the online detectors are: {}",
+                    args.detector,
+                    ONLINE_DETECTOR_NAMES.join(", ")
+                )
+            })?;
+            let detector = base.with_settings(&parse_settings(&args.params)?)?;
+            let options = StreamOptions {
+                selection: selection(&args.columns),
+                detector,
+                threshold: StreamThresholdParams {
+                    rule: args.threshold.rule().unwrap_or_default(),
+                    window: args.window,
+                    warmup: args.warmup,
+                    cooldown: args.cooldown,
+                    ..StreamThresholdParams::default()
+                },
+            };
+            StreamModel::new(options, &schema)?
+        }
+    };
+    let binding = model.bind(&schema)?;
+    let mut out = open_output(args.output.as_deref())?;
+    let id_column = model.options.selection.id.clone();
+    let label_column = model.options.selection.label.clone();
+    if args.format == StreamFormat::Csv {
+        let mut header = vec!["row"];
+        header.extend(id_column.as_deref());
+        header.extend(["score", "threshold", "is_anomaly", "alert"]);
+        header.extend(label_column.as_deref());
+        if args.explain {
+            header.push("top_features");
+        }
+        let mut csv = csv::Writer::from_writer(&mut out);
+        csv.write_record(&header)?;
+        csv.flush()?;
+    }
+    let bar = progress(quiet || args.flush, "streaming");
+    let chunk_rows = if args.flush { 1 } else { 1024 };
+    let mut since_checkpoint = 0u64;
+    while let Some(frame) = source.next_chunk(chunk_rows)? {
+        let points = model.process(&frame, &binding, args.explain)?;
+        for point in &points {
+            if args.anomalies_only && !point.decision.is_anomaly {
+                continue;
+            }
+            write_stream_point(
+                &mut out,
+                args.format,
+                point,
+                &id_column,
+                &label_column,
+                args.explain,
+            )?;
+        }
+        if args.flush {
+            out.flush()?;
+        }
+        bar.set_position(model.n_records());
+        since_checkpoint += points.len() as u64;
+        if let (Some(path), Some(every)) = (&args.checkpoint, args.checkpoint_every)
+            && since_checkpoint >= every
+        {
+            model.save(path)?;
+            since_checkpoint = 0;
+        }
+    }
+    bar.finish_and_clear();
+    out.flush()?;
+    if let Some(path) = &args.checkpoint {
+        model.save(path)?;
+    }
+    if !quiet {
+        eprintln!(
+            "streamed {} records with {}: {} incidents{}",
+            model.n_records(),
+            model.detector().name(),
+            model.threshold().n_incidents(),
+            args.checkpoint
+                .as_ref()
+                .map(|path| format!(", state saved to {}", path.display()))
+                .unwrap_or_default(),
+        );
+    }
+    Ok(())
+}
+
+fn write_stream_point(
+    out: &mut dyn Write,
+    format: StreamFormat,
+    point: &oddity::stream::StreamPoint,
+    id_column: &Option<String>,
+    label_column: &Option<String>,
+    explain: bool,
+) -> anyhow::Result<()> {
+    let finite = |value: f64| value.is_finite().then_some(value);
+    match format {
+        StreamFormat::Ndjson => {
+            let mut record = serde_json::Map::new();
+            record.insert("row".into(), json!(point.row));
+            if let Some(name) = id_column {
+                record.insert(name.clone(), json!(point.id));
+            }
+            record.insert("score".into(), json!(finite(point.score)));
+            record.insert("threshold".into(), json!(point.decision.threshold));
+            record.insert("is_anomaly".into(), json!(point.decision.is_anomaly));
+            record.insert("alert".into(), json!(point.decision.alert));
+            if let Some(name) = label_column {
+                record.insert(name.clone(), json!(point.label));
+            }
+            if let Some(contributions) = &point.contributions {
+                let named: Vec<_> = contributions
+                    .iter()
+                    .map(|(column, share)| json!({"column": column, "share": share}))
+                    .collect();
+                record.insert("contributions".into(), json!(named));
+            }
+            serde_json::to_writer(&mut *out, &record)?;
+            out.write_all(b"\n")?;
+        }
+        StreamFormat::Csv => {
+            let number = |value: Option<f64>| value.map(format_number).unwrap_or_default();
+            let mut fields = vec![point.row.to_string()];
+            if id_column.is_some() {
+                fields.push(point.id.clone().unwrap_or_default());
+            }
+            fields.push(number(finite(point.score)));
+            fields.push(number(point.decision.threshold));
+            fields.push(point.decision.is_anomaly.to_string());
+            fields.push(point.decision.alert.to_string());
+            if label_column.is_some() {
+                fields.push(point.label.map(|l| l.to_string()).unwrap_or_default());
+            }
+            if explain {
+                let top = point
+                    .contributions
+                    .iter()
+                    .flatten()
+                    .map(|(column, share)| format!("{column}:{share:.3}"))
+                    .collect::<Vec<_>>()
+                    .join(";");
+                fields.push(top);
+            }
+            let mut csv = csv::WriterBuilder::new().from_writer(&mut *out);
+            csv.write_record(&fields)?;
+            csv.flush()?;
+        }
+    }
+    Ok(())
 }

@@ -595,3 +595,111 @@ fn bench_tabular_runs_the_adbench_protocol_on_a_folder() {
     let written = std::fs::read_to_string(&results).unwrap();
     assert_eq!(written.lines().count(), 1 + 2 * 2, "{written}");
 }
+
+/// A two-feature metric stream with a timestamp, one spike at row 1500.
+fn metric_stream(n_rows: usize) -> String {
+    let mut text = String::from("timestamp,cpu,latency\n");
+    for row in 0..n_rows {
+        // A deterministic wiggle: no two neighbouring rows are equal.
+        let cpu = 50.0 + 10.0 * ((row as f64) * 0.37).sin() + ((row * 7919) % 13) as f64 * 0.3;
+        let latency = if row == 1499 {
+            900.0
+        } else {
+            100.0 + ((row * 104_729) % 17) as f64
+        };
+        text.push_str(&format!(
+            "2024-01-01T{:02}:{:02}:{:02},{cpu:.3},{latency}\n",
+            (row / 3600) % 24,
+            (row / 60) % 60,
+            row % 60
+        ));
+    }
+    text
+}
+
+#[test]
+fn stream_scores_every_record_flags_the_spike_and_resumes_exactly() {
+    let dir = TempDir::new().unwrap();
+    let data = write_file(&dir, "metrics.csv", metric_stream(2000).as_bytes());
+    let lines = |text: &str| -> Vec<serde_json::Value> {
+        text.lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    };
+    let whole = lines(&stdout_of(oddity().args(["stream"]).arg(&data).args([
+        "--explain",
+        "--param",
+        "n_trees=30",
+    ])));
+    assert_eq!(whole.len(), 2000);
+    let spike = &whole[1499];
+    assert_eq!(spike["row"], 1500);
+    assert_eq!(spike["is_anomaly"], true, "{spike}");
+    assert_eq!(spike["contributions"][0]["column"], "latency", "{spike}");
+    // The timestamp orders the stream; it is not a feature.
+    assert!(whole.iter().all(|record| record.get("timestamp").is_none()));
+
+    // The first 1200 records, a checkpoint, then the rest from the state.
+    let text = metric_stream(2000);
+    let mut all: Vec<&str> = text.lines().collect();
+    let header = all.remove(0);
+    let head = format!("{header}\n{}\n", all[..1200].join("\n"));
+    let tail = format!("{header}\n{}\n", all[1200..].join("\n"));
+    let head_path = write_file(&dir, "head.csv", head.as_bytes());
+    let tail_path = write_file(&dir, "tail.csv", tail.as_bytes());
+    let state = dir.path().join("state.oddity");
+    let mut resumed = lines(&stdout_of(
+        oddity()
+            .args(["stream"])
+            .arg(&head_path)
+            .args(["--explain", "--param", "n_trees=30", "--checkpoint"])
+            .arg(&state),
+    ));
+    resumed.extend(lines(&stdout_of(
+        oddity()
+            .args(["stream"])
+            .arg(&tail_path)
+            .args(["--explain", "--model"])
+            .arg(&state),
+    )));
+    let scores = |records: &[serde_json::Value]| -> Vec<String> {
+        records
+            .iter()
+            .map(|record| {
+                format!(
+                    "{} {} {}",
+                    record["score"], record["is_anomaly"], record["alert"]
+                )
+            })
+            .collect()
+    };
+    assert_eq!(scores(&resumed), scores(&whole));
+}
+
+#[test]
+fn stream_names_a_category_feature_and_refuses_a_batch_model() {
+    let dir = TempDir::new().unwrap();
+    let data = write_file(&dir, "hosts.csv", b"host,cpu\na,1\nb,2\n");
+    oddity()
+        .args(["stream"])
+        .arg(&data)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("\"host\""));
+    let model = dir.path().join("batch.oddity");
+    oddity()
+        .args(["fit"])
+        .arg(demo())
+        .args(["--id", "id", "--label", "is_fraud", "-o"])
+        .arg(&model)
+        .assert()
+        .success();
+    oddity()
+        .args(["stream"])
+        .arg(demo())
+        .args(["--model"])
+        .arg(&model)
+        .assert()
+        .code(EXIT_BAD_MODEL)
+        .stderr(predicate::str::contains("not a stream model"));
+}

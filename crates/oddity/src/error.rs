@@ -5,6 +5,7 @@ use crate::data::DataError;
 use crate::detector::FitError;
 use crate::eval::EvalError;
 use crate::model_file::ModelFileError;
+use crate::online::OnlineError;
 use crate::prep::PrepError;
 use crate::threshold::ThresholdError;
 
@@ -26,6 +27,12 @@ pub enum Error {
     /// Reading or writing the model file container.
     #[error(transparent)]
     ModelFile(#[from] ModelFileError),
+    /// Building or restoring an online detector.
+    #[error(transparent)]
+    Online(OnlineError),
+    /// A column cannot feed a streaming detector.
+    #[error("column \"{column}\" {message}")]
+    StreamColumn { column: String, message: String },
     /// Computing evaluation metrics.
     #[error(transparent)]
     Eval(#[from] EvalError),

@@ -13,6 +13,10 @@
 //! - [`model_file`]: the versioned, checksummed model container;
 //! - [`nab`]: the Numenta Anomaly Benchmark scorer for streaming detectors;
 //! - [`pipeline`]: all of the above as one fitted [`Model`];
+//! - [`online`]: detectors that learn one point at a time (random cut
+//!   forest, half-space trees);
+//! - [`stream`]: an online detector with an adaptive threshold and alert
+//!   hysteresis, record by record, checkpointed to a model file;
 //! - [`benchmark`]: the ADBench protocol and its published results.
 //!
 //! ```
@@ -41,8 +45,10 @@ pub mod eval;
 pub mod explain;
 pub mod model_file;
 pub mod nab;
+pub mod online;
 pub mod pipeline;
 pub mod prep;
+pub mod stream;
 pub mod threshold;
 
 pub use error::Error;

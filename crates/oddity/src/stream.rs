@@ -1,0 +1,693 @@
+//! Streaming detection: an online detector, an adaptive threshold and
+//! alert hysteresis, applied record by record.
+//!
+//! A [`StreamModel`] scores each record against what it has learned so far,
+//! then learns from it (prequential order), so a record never vouches for
+//! itself. Its whole state (detector, threshold, open incident) saves to a
+//! model file and restores to give exactly the scores an uninterrupted run
+//! would have given.
+//!
+//! The threshold ([`StreamThreshold`]) adapts as the stream goes: it keeps
+//! the most recent scores in a window, refits a [`ScoreCalibration`] on them
+//! at a fixed cadence and applies a [`ThresholdRule`] (by default median
+//! plus three robust standard deviations, with a generalized Pareto tail
+//! for the extreme rules). Flags then pass through hysteresis: an incident
+//! opens on the first flagged record, raises one alert, and stays open
+//! until `cooldown` records in a row are below the threshold, so one
+//! incident does not raise a storm of alerts.
+
+use std::collections::VecDeque;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::{ColumnData, ColumnKind, Frame, Schema};
+use crate::error::Error;
+use crate::model_file;
+use crate::online::{OnlineDetector, OnlineError, OnlineModel, OnlineParams};
+use crate::pipeline::{cell_text, labels_from_column};
+use crate::prep::ColumnSelection;
+use crate::threshold::{ScoreCalibration, ThresholdError, ThresholdRule};
+
+/// Layout version of the stream model payload; newer payloads are refused.
+pub const STREAM_PAYLOAD_VERSION: u32 = 1;
+
+/// The `kind` a stream model file's header declares.
+const STREAM_MODEL_KIND: &str = "oddity stream model";
+
+/// How the adaptive threshold and the alert hysteresis behave.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StreamThresholdParams {
+    /// The rule applied to the window of recent scores; default
+    /// [`ThresholdRule::Auto`].
+    pub rule: ThresholdRule,
+    /// Most recent scores the threshold is fitted on; default 10,000.
+    pub window: usize,
+    /// Records whose scores are left out of the window because the
+    /// detector is still learning; default 500. No record is flagged
+    /// before the first threshold is fitted.
+    pub warmup: u64,
+    /// Records between refits of the threshold; default 500.
+    pub refit_every: usize,
+    /// Records in a row below the threshold that close an incident;
+    /// default 20.
+    pub cooldown: u64,
+}
+
+impl Default for StreamThresholdParams {
+    fn default() -> Self {
+        StreamThresholdParams {
+            rule: ThresholdRule::default(),
+            window: 10_000,
+            warmup: 500,
+            refit_every: 500,
+            cooldown: 20,
+        }
+    }
+}
+
+impl StreamThresholdParams {
+    /// Checks every parameter; the first bad one is reported.
+    pub fn validate(&self) -> Result<(), ThresholdError> {
+        self.rule.validate()?;
+        for (name, value) in [
+            ("window", self.window as u64),
+            ("refit_every", self.refit_every as u64),
+            ("cooldown", self.cooldown),
+        ] {
+            if value == 0 {
+                return Err(ThresholdError::InvalidParameter {
+                    name,
+                    allowed: "at least 1",
+                    value: 0.0,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the threshold decided about one record.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Decision {
+    /// The threshold in force when the record was judged; `None` while the
+    /// threshold is still warming up.
+    pub threshold: Option<f64>,
+    /// The record's score is above the threshold.
+    pub is_anomaly: bool,
+    /// The record opened a new incident: the one record of an incident that
+    /// should page someone.
+    pub alert: bool,
+}
+
+/// An adaptive threshold over a stream of scores, with hysteresis.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StreamThreshold {
+    params: StreamThresholdParams,
+    /// Scores observed so far, including warm-up and non-finite ones.
+    n_observed: u64,
+    recent: VecDeque<f64>,
+    since_refit: usize,
+    threshold: Option<f64>,
+    /// Consecutive records below the threshold while an incident is open.
+    quiet_run: u64,
+    incident_open: bool,
+    n_incidents: u64,
+}
+
+impl StreamThreshold {
+    /// A threshold with nothing observed yet.
+    pub fn new(params: StreamThresholdParams) -> Result<StreamThreshold, ThresholdError> {
+        params.validate()?;
+        Ok(StreamThreshold {
+            params,
+            n_observed: 0,
+            recent: VecDeque::new(),
+            since_refit: 0,
+            threshold: None,
+            quiet_run: 0,
+            incident_open: false,
+            n_incidents: 0,
+        })
+    }
+
+    /// The parameters in force.
+    pub fn params(&self) -> &StreamThresholdParams {
+        &self.params
+    }
+
+    /// The current threshold, once fitted.
+    pub fn current(&self) -> Option<f64> {
+        self.threshold
+    }
+
+    /// Incidents opened so far.
+    pub fn n_incidents(&self) -> u64 {
+        self.n_incidents
+    }
+
+    /// Judges `score` against the current threshold, then adds it to the
+    /// window (after the warm-up) and refits when due. A non-finite score
+    /// is never an anomaly and never enters the window.
+    pub fn observe(&mut self, score: f64) -> Decision {
+        let threshold = self.threshold;
+        let is_anomaly = score.is_finite() && threshold.is_some_and(|limit| score > limit);
+        let mut alert = false;
+        if is_anomaly {
+            self.quiet_run = 0;
+            if !self.incident_open {
+                self.incident_open = true;
+                self.n_incidents += 1;
+                alert = true;
+            }
+        } else if self.incident_open {
+            self.quiet_run += 1;
+            if self.quiet_run >= self.params.cooldown {
+                self.incident_open = false;
+                self.quiet_run = 0;
+            }
+        }
+
+        self.n_observed += 1;
+        if score.is_finite() && self.n_observed > self.params.warmup {
+            if self.recent.len() == self.params.window {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(score);
+            self.since_refit += 1;
+            if self.since_refit >= self.params.refit_every {
+                self.refit();
+            }
+        }
+        Decision {
+            threshold,
+            is_anomaly,
+            alert,
+        }
+    }
+
+    fn refit(&mut self) {
+        self.since_refit = 0;
+        let (front, back) = self.recent.as_slices();
+        let reference = [front, back].concat();
+        // Calibration fails only without finite scores, which the window
+        // never holds; keeping the old threshold is the safe fallback.
+        if let Ok(limit) = ScoreCalibration::fit(&reference)
+            .and_then(|calibration| calibration.threshold(&self.params.rule))
+        {
+            self.threshold = Some(limit);
+        }
+    }
+}
+
+/// Everything that decides how a stream is processed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StreamOptions {
+    /// Which columns are features, label and id. Timestamp columns are
+    /// never features (they order the stream); category columns are an
+    /// error.
+    pub selection: ColumnSelection,
+    pub detector: OnlineParams,
+    pub threshold: StreamThresholdParams,
+}
+
+/// One processed record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StreamPoint {
+    /// 1-based data row in the source.
+    pub row: u64,
+    /// Value of the id column, when there is one.
+    pub id: Option<String>,
+    /// Score against the state before this record was learned; NaN for a
+    /// record with a missing or non-finite feature (it is not learned).
+    pub score: f64,
+    pub decision: Decision,
+    /// Ground truth from the label column, when there is one.
+    pub label: Option<bool>,
+    /// Per-feature shares of the score, largest first, for anomalies when
+    /// asked for.
+    pub contributions: Option<Vec<(String, f64)>>,
+}
+
+/// Which columns of a schema a [`StreamModel`] reads.
+#[derive(Clone, Debug)]
+pub struct StreamBinding {
+    features: Vec<usize>,
+    id: Option<usize>,
+    label: Option<usize>,
+}
+
+/// An online detector with its adaptive threshold and its feature columns.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StreamModel {
+    pub options: StreamOptions,
+    feature_names: Vec<String>,
+    detector: OnlineModel,
+    threshold: StreamThreshold,
+    n_records: u64,
+}
+
+impl StreamModel {
+    /// A fresh model whose features are chosen from `schema`.
+    pub fn new(options: StreamOptions, schema: &Schema) -> Result<StreamModel, Error> {
+        let resolved = options.selection.resolve(schema, false)?;
+        let mut feature_names = Vec::new();
+        for index in resolved.features {
+            let field = &schema.fields[index];
+            match field.kind {
+                ColumnKind::Number | ColumnKind::Boolean => feature_names.push(field.name.clone()),
+                ColumnKind::Timestamp => {}
+                ColumnKind::Category => {
+                    return Err(Error::StreamColumn {
+                        column: field.name.clone(),
+                        message: "is a category column; streaming detectors take numbers \
+                                  (exclude it with --exclude, or give it as --id)"
+                            .to_string(),
+                    });
+                }
+            }
+        }
+        if feature_names.is_empty() {
+            return Err(Error::StreamColumn {
+                column: String::new(),
+                message: "no numeric feature columns to stream".to_string(),
+            });
+        }
+        let detector = OnlineModel::new(&options.detector, feature_names.len())?;
+        let threshold = StreamThreshold::new(options.threshold.clone())?;
+        Ok(StreamModel {
+            options,
+            feature_names,
+            detector,
+            threshold,
+            n_records: 0,
+        })
+    }
+
+    /// The feature columns, in the detector's order.
+    pub fn feature_names(&self) -> &[String] {
+        &self.feature_names
+    }
+
+    /// The online detector.
+    pub fn detector(&self) -> &OnlineModel {
+        &self.detector
+    }
+
+    /// The adaptive threshold.
+    pub fn threshold(&self) -> &StreamThreshold {
+        &self.threshold
+    }
+
+    /// Records processed so far, over every run of this model.
+    pub fn n_records(&self) -> u64 {
+        self.n_records
+    }
+
+    /// Finds the model's columns in `schema`; every feature must be there
+    /// and numeric.
+    pub fn bind(&self, schema: &Schema) -> Result<StreamBinding, Error> {
+        let available = || {
+            schema
+                .fields
+                .iter()
+                .map(|field| field.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut features = Vec::with_capacity(self.feature_names.len());
+        for name in &self.feature_names {
+            let index = schema.index_of(name).ok_or_else(|| Error::StreamColumn {
+                column: name.clone(),
+                message: format!(
+                    "is a feature of the model but not in the input ({})",
+                    available()
+                ),
+            })?;
+            if !matches!(
+                schema.fields[index].kind,
+                ColumnKind::Number | ColumnKind::Boolean
+            ) {
+                return Err(Error::StreamColumn {
+                    column: name.clone(),
+                    message: format!(
+                        "must be numeric, but the input has it as {}",
+                        schema.fields[index].kind
+                    ),
+                });
+            }
+            features.push(index);
+        }
+        let find = |name: &Option<String>| name.as_deref().and_then(|name| schema.index_of(name));
+        Ok(StreamBinding {
+            features,
+            id: find(&self.options.selection.id),
+            label: find(&self.options.selection.label),
+        })
+    }
+
+    /// Scores, judges and learns every row of `frame` in order. With
+    /// `explain`, anomalies get per-feature shares computed before the
+    /// record is learned.
+    pub fn process(
+        &mut self,
+        frame: &Frame,
+        binding: &StreamBinding,
+        explain: bool,
+    ) -> Result<Vec<StreamPoint>, Error> {
+        let labels = match binding.label {
+            Some(index) => Some(
+                labels_from_column(
+                    &frame.columns[index],
+                    self.options.selection.positive_label.as_deref(),
+                    self.options.selection.negative_label.as_deref(),
+                )
+                .map_err(|message| Error::Label {
+                    column: frame.schema.fields[index].name.clone(),
+                    message,
+                })?,
+            ),
+            None => None,
+        };
+        let mut point = vec![0.0; binding.features.len()];
+        let mut out = Vec::with_capacity(frame.n_rows());
+        for row in 0..frame.n_rows() {
+            for (slot, &column) in point.iter_mut().zip(&binding.features) {
+                *slot = numeric_cell(&frame.columns[column], row);
+            }
+            let (score, contributions) = if explain {
+                let score = self.detector.score_one(&point);
+                let decision_preview = self.threshold.current().is_some_and(|t| score > t);
+                let contributions = decision_preview.then(|| self.contributions(&point));
+                self.detector.learn_one(&point);
+                (score, contributions)
+            } else {
+                (self.detector.score_learn_one(&point), None)
+            };
+            let decision = self.threshold.observe(score);
+            self.n_records += 1;
+            out.push(StreamPoint {
+                row: frame.first_row + row as u64,
+                id: binding
+                    .id
+                    .map(|index| cell_text(&frame.columns[index], row)),
+                score,
+                decision,
+                label: labels.as_ref().and_then(|labels| labels[row]),
+                contributions: contributions.filter(|_| decision.is_anomaly),
+            });
+        }
+        Ok(out)
+    }
+
+    fn contributions(&self, point: &[f64]) -> Vec<(String, f64)> {
+        let shares = self.detector.attribute_one(point);
+        let mut named: Vec<(String, f64)> = self
+            .feature_names
+            .iter()
+            .cloned()
+            .zip(shares)
+            .filter(|(_, share)| *share > 0.0)
+            .collect();
+        named.sort_by(|a, b| b.1.total_cmp(&a.1));
+        named
+    }
+
+    /// The human-readable header stored in front of the payload.
+    pub fn header(&self) -> serde_json::Value {
+        serde_json::json!({
+            "kind": STREAM_MODEL_KIND,
+            "payload_version": STREAM_PAYLOAD_VERSION,
+            "detector": self.detector.name(),
+            "detector_params": self.detector.params(),
+            "threshold_params": self.options.threshold,
+            "threshold": self.threshold.current(),
+            "features": self.feature_names,
+            "id_column": self.options.selection.id,
+            "label_column": self.options.selection.label,
+            "n_records": self.n_records,
+            "n_incidents": self.threshold.n_incidents(),
+        })
+    }
+
+    /// Writes the whole state atomically (temporary file, fsync, rename).
+    pub fn save(&self, path: &Path) -> Result<(), Error> {
+        let payload = postcard::to_stdvec(self).map_err(|error| Error::Encode {
+            path: path.display().to_string(),
+            message: error.to_string(),
+        })?;
+        model_file::write(path, &self.header(), &payload)?;
+        Ok(())
+    }
+
+    /// Reads, verifies and checks a stream model file.
+    pub fn load(path: &Path) -> Result<StreamModel, Error> {
+        let (header, payload) = model_file::read(path)?;
+        let shown = path.display().to_string();
+        let decode_error = |message: String| Error::Decode {
+            path: shown.clone(),
+            message,
+        };
+        if header.get("kind").and_then(serde_json::Value::as_str) != Some(STREAM_MODEL_KIND) {
+            return Err(decode_error(
+                "not a stream model (a batch model is used with `oddity score`)".to_string(),
+            ));
+        }
+        match header
+            .get("payload_version")
+            .and_then(serde_json::Value::as_u64)
+        {
+            Some(version) if version <= u64::from(STREAM_PAYLOAD_VERSION) => {}
+            Some(version) => {
+                return Err(decode_error(format!(
+                    "stream model payload version {version} is newer than this oddity reads \
+                     ({STREAM_PAYLOAD_VERSION}); upgrade oddity"
+                )));
+            }
+            None => return Err(decode_error("header has no payload_version".to_string())),
+        }
+        let model: StreamModel =
+            postcard::from_bytes(&payload).map_err(|error| decode_error(error.to_string()))?;
+        model
+            .detector
+            .check_state()
+            .map_err(|error| decode_error(error.to_string()))?;
+        if model.detector.n_features() != model.feature_names.len() {
+            return Err(decode_error(
+                "detector width differs from the feature list".to_string(),
+            ));
+        }
+        model.threshold.params.validate()?;
+        Ok(model)
+    }
+}
+
+/// A cell as a detector input: numbers as they are, booleans as 0/1,
+/// missing as NaN (which the detector neither scores nor learns).
+fn numeric_cell(data: &ColumnData, row: usize) -> f64 {
+    match data {
+        ColumnData::Number(values) => values[row],
+        ColumnData::Boolean(values) => values[row].map_or(f64::NAN, f64::from),
+        ColumnData::Category(_) | ColumnData::Timestamp(_) => f64::NAN,
+    }
+}
+
+impl From<OnlineError> for Error {
+    fn from(error: OnlineError) -> Self {
+        Error::Online(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Field;
+    use crate::online::RandomCutForestParams;
+    use rand::SeedableRng;
+    use rand::rngs::Xoshiro256PlusPlus;
+    use rand_distr::{Distribution, StandardNormal};
+    use std::sync::Arc;
+
+    fn frame(columns: Vec<(&str, ColumnData)>, first_row: u64) -> Frame {
+        let fields = columns
+            .iter()
+            .map(|(name, data)| Field::new(*name, data.kind()))
+            .collect();
+        Frame {
+            schema: Arc::new(Schema::new(fields)),
+            columns: columns.into_iter().map(|(_, data)| data).collect(),
+            first_row,
+        }
+    }
+
+    fn series(n: usize, spike_at: usize, seed: u64) -> (Vec<f64>, Vec<f64>) {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let mut a: Vec<f64> = (0..n).map(|_| StandardNormal.sample(&mut rng)).collect();
+        let b: Vec<f64> = (0..n).map(|_| StandardNormal.sample(&mut rng)).collect();
+        a[spike_at] = 12.0;
+        (a, b)
+    }
+
+    fn options() -> StreamOptions {
+        StreamOptions {
+            selection: ColumnSelection::default(),
+            detector: OnlineParams::RandomCutForest(RandomCutForestParams {
+                n_trees: 20,
+                sample_size: 64,
+                ..RandomCutForestParams::default()
+            }),
+            threshold: StreamThresholdParams {
+                warmup: 100,
+                refit_every: 100,
+                ..StreamThresholdParams::default()
+            },
+        }
+    }
+
+    #[test]
+    fn spike_is_flagged_alerted_once_and_explained_by_its_column() {
+        let (a, b) = series(3000, 2500, 1);
+        let data = frame(
+            vec![("a", ColumnData::Number(a)), ("b", ColumnData::Number(b))],
+            1,
+        );
+        let mut model = StreamModel::new(options(), &data.schema).unwrap();
+        let binding = model.bind(&data.schema).unwrap();
+        let points = model.process(&data, &binding, true).unwrap();
+        let spike = &points[2500];
+        assert!(spike.decision.is_anomaly, "{spike:?}");
+        let top = &spike.contributions.as_ref().unwrap()[0];
+        assert_eq!(top.0, "a");
+        let worst = points
+            .iter()
+            .max_by(|x, y| x.score.total_cmp(&y.score))
+            .unwrap();
+        assert_eq!(worst.row, 2501);
+        // Warm-up: nothing is judged before the first threshold.
+        assert!(points[..200].iter().all(|p| !p.decision.is_anomaly));
+        let alerts = points.iter().filter(|p| p.decision.alert).count();
+        let flagged = points.iter().filter(|p| p.decision.is_anomaly).count();
+        assert!(alerts <= flagged);
+    }
+
+    #[test]
+    fn checkpoint_and_restore_continue_bit_identically() {
+        let (a, b) = series(2000, 1500, 2);
+        let whole = frame(
+            vec![
+                ("a", ColumnData::Number(a.clone())),
+                ("b", ColumnData::Number(b.clone())),
+            ],
+            1,
+        );
+        let mut uninterrupted = StreamModel::new(options(), &whole.schema).unwrap();
+        let binding = uninterrupted.bind(&whole.schema).unwrap();
+        let expected = uninterrupted.process(&whole, &binding, false).unwrap();
+
+        let head = frame(
+            vec![
+                ("a", ColumnData::Number(a[..777].to_vec())),
+                ("b", ColumnData::Number(b[..777].to_vec())),
+            ],
+            1,
+        );
+        let tail = frame(
+            vec![
+                ("a", ColumnData::Number(a[777..].to_vec())),
+                ("b", ColumnData::Number(b[777..].to_vec())),
+            ],
+            778,
+        );
+        let mut first = StreamModel::new(options(), &head.schema).unwrap();
+        let mut got = first.process(&head, &binding, false).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.oddity");
+        first.save(&path).unwrap();
+        let mut restored = StreamModel::load(&path).unwrap();
+        got.extend(restored.process(&tail, &binding, false).unwrap());
+        assert_eq!(got.len(), expected.len());
+        for (x, y) in got.iter().zip(&expected) {
+            assert_eq!(x.score.to_bits(), y.score.to_bits(), "row {}", x.row);
+            assert_eq!(x.decision, y.decision, "row {}", x.row);
+        }
+        assert_eq!(restored.n_records(), 2000);
+    }
+
+    #[test]
+    fn missing_values_score_nan_and_are_not_learned() {
+        let data = frame(vec![("a", ColumnData::Number(vec![1.0, f64::NAN, 2.0]))], 1);
+        let mut model = StreamModel::new(options(), &data.schema).unwrap();
+        let binding = model.bind(&data.schema).unwrap();
+        let points = model.process(&data, &binding, true).unwrap();
+        assert!(points[1].score.is_nan());
+        assert!(!points[1].decision.is_anomaly);
+        assert_eq!(model.detector().n_seen(), 2);
+    }
+
+    #[test]
+    fn category_features_and_missing_columns_are_named_errors() {
+        let data = frame(
+            vec![
+                ("a", ColumnData::Number(vec![1.0])),
+                ("host", ColumnData::Category(vec![Some("x".into())])),
+            ],
+            1,
+        );
+        let error = StreamModel::new(options(), &data.schema).unwrap_err();
+        assert!(error.to_string().contains("\"host\""), "{error}");
+
+        let only_b = frame(vec![("b", ColumnData::Number(vec![1.0]))], 1);
+        let numeric = frame(vec![("a", ColumnData::Number(vec![1.0]))], 1);
+        let model = StreamModel::new(options(), &numeric.schema).unwrap();
+        let error = model.bind(&only_b.schema).unwrap_err();
+        assert!(error.to_string().contains("\"a\""), "{error}");
+    }
+
+    #[test]
+    fn a_batch_model_file_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("batch.oddity");
+        let data = frame(vec![("a", ColumnData::Number(vec![1.0, 2.0, 3.0]))], 1);
+        let batch = crate::Model::fit_frame(&data, &crate::pipeline::FitOptions::default(), "t", 3)
+            .unwrap();
+        batch.save(&path).unwrap();
+        let error = StreamModel::load(&path).unwrap_err();
+        assert!(error.to_string().contains("not a stream model"), "{error}");
+    }
+
+    #[test]
+    fn hysteresis_raises_one_alert_per_incident() {
+        let mut threshold = StreamThreshold::new(StreamThresholdParams {
+            rule: ThresholdRule::Score(1.0),
+            warmup: 0,
+            refit_every: 1,
+            cooldown: 3,
+            ..StreamThresholdParams::default()
+        })
+        .unwrap();
+        // The first observation fits the threshold; it is judged before.
+        assert!(!threshold.observe(0.0).is_anomaly);
+        let decisions: Vec<Decision> = [2.0, 0.0, 2.0, 0.0, 0.0, 0.0, 2.0]
+            .iter()
+            .map(|&score| threshold.observe(score))
+            .collect();
+        let alerts: Vec<bool> = decisions.iter().map(|d| d.alert).collect();
+        assert_eq!(
+            alerts,
+            [true, false, false, false, false, false, true],
+            "a gap shorter than the cooldown keeps the incident open"
+        );
+        assert_eq!(threshold.n_incidents(), 2);
+    }
+
+    #[test]
+    fn threshold_parameters_are_validated_by_name() {
+        let error = StreamThreshold::new(StreamThresholdParams {
+            window: 0,
+            ..StreamThresholdParams::default()
+        })
+        .unwrap_err();
+        assert!(error.to_string().contains("window"), "{error}");
+    }
+}
