@@ -17,20 +17,28 @@
 //! types; adding a family means adding one variant to each.
 
 mod copod;
+mod dbscan;
 mod ecdf;
 mod ecod;
 mod hbos;
 mod iforest;
+mod kmeans;
 mod knn;
 mod lof;
+mod mahalanobis;
 mod neighbors;
+mod pca;
 
 pub use copod::{Copod, CopodParams};
+pub use dbscan::{Dbscan, DbscanClustering, DbscanParams};
 pub use ecod::{Ecod, EcodParams};
 pub use hbos::{Hbos, HbosParams};
 pub use iforest::{IsolationForest, IsolationForestParams, MaxSamples, SplitKind};
+pub use kmeans::{KMeans, KMeansParams, KMeansScale};
 pub use knn::{KNearestNeighbors, KNearestNeighborsParams, KnnMethod};
 pub use lof::{LocalOutlierFactor, LocalOutlierFactorParams};
+pub use mahalanobis::{Mcd, McdParams};
+pub use pca::{Pca, PcaMethod, PcaParams};
 
 use ndarray::{ArrayView1, ArrayView2};
 use serde::{Deserialize, Serialize};
@@ -131,6 +139,14 @@ pub enum DetectorParams {
     KNearestNeighbors(KNearestNeighborsParams),
     /// Local Outlier Factor (Breunig et al. 2000).
     LocalOutlierFactor(LocalOutlierFactorParams),
+    /// Principal component analysis reconstruction (PyOD's PCA score).
+    Pca(PcaParams),
+    /// Robust Mahalanobis distance, minimum covariance determinant.
+    Mcd(McdParams),
+    /// Distance to the nearest k-means centroid.
+    KMeans(KMeansParams),
+    /// DBSCAN reachability from core points.
+    Dbscan(DbscanParams),
 }
 
 impl Default for DetectorParams {
@@ -149,6 +165,10 @@ impl DetectorParams {
             DetectorParams::Hbos(params) => params.validate(),
             DetectorParams::KNearestNeighbors(params) => params.validate(),
             DetectorParams::LocalOutlierFactor(params) => params.validate(),
+            DetectorParams::Pca(params) => params.validate(),
+            DetectorParams::Mcd(params) => params.validate(),
+            DetectorParams::KMeans(params) => params.validate(),
+            DetectorParams::Dbscan(params) => params.validate(),
         }
     }
 
@@ -167,6 +187,14 @@ impl DetectorParams {
             DetectorParams::LocalOutlierFactor(params) => Ok(FittedDetector::LocalOutlierFactor(
                 LocalOutlierFactor::fit(params, points)?,
             )),
+            DetectorParams::Pca(params) => Ok(FittedDetector::Pca(Pca::fit(params, points)?)),
+            DetectorParams::Mcd(params) => Ok(FittedDetector::Mcd(Mcd::fit(params, points)?)),
+            DetectorParams::KMeans(params) => {
+                Ok(FittedDetector::KMeans(KMeans::fit(params, points)?))
+            }
+            DetectorParams::Dbscan(params) => {
+                Ok(FittedDetector::Dbscan(Dbscan::fit(params, points)?))
+            }
         }
     }
 
@@ -179,6 +207,10 @@ impl DetectorParams {
             DetectorParams::Hbos(params) => params.name(),
             DetectorParams::KNearestNeighbors(params) => params.name(),
             DetectorParams::LocalOutlierFactor(params) => params.name(),
+            DetectorParams::Pca(params) => params.name(),
+            DetectorParams::Mcd(params) => params.name(),
+            DetectorParams::KMeans(params) => params.name(),
+            DetectorParams::Dbscan(params) => params.name(),
         }
     }
 
@@ -223,6 +255,10 @@ pub enum FittedDetector {
     Hbos(Hbos),
     KNearestNeighbors(KNearestNeighbors),
     LocalOutlierFactor(LocalOutlierFactor),
+    Pca(Pca),
+    Mcd(Mcd),
+    KMeans(KMeans),
+    Dbscan(Dbscan),
 }
 
 impl FittedDetector {
@@ -234,6 +270,10 @@ impl FittedDetector {
             FittedDetector::Hbos(detector) => detector,
             FittedDetector::KNearestNeighbors(detector) => detector,
             FittedDetector::LocalOutlierFactor(detector) => detector,
+            FittedDetector::Pca(detector) => detector,
+            FittedDetector::Mcd(detector) => detector,
+            FittedDetector::KMeans(detector) => detector,
+            FittedDetector::Dbscan(detector) => detector,
         }
     }
 
@@ -252,6 +292,10 @@ impl FittedDetector {
             FittedDetector::LocalOutlierFactor(detector) => {
                 DetectorParams::LocalOutlierFactor(detector.params().clone())
             }
+            FittedDetector::Pca(detector) => DetectorParams::Pca(detector.params().clone()),
+            FittedDetector::Mcd(detector) => DetectorParams::Mcd(detector.params().clone()),
+            FittedDetector::KMeans(detector) => DetectorParams::KMeans(detector.params().clone()),
+            FittedDetector::Dbscan(detector) => DetectorParams::Dbscan(detector.params().clone()),
         }
     }
 }
@@ -305,13 +349,19 @@ pub fn detector_by_name(name: &str) -> Option<DetectorParams> {
         "lof" | "local_outlier_factor" => {
             DetectorParams::LocalOutlierFactor(LocalOutlierFactorParams::default())
         }
+        "pca" => DetectorParams::Pca(PcaParams::default()),
+        "mcd" => DetectorParams::Mcd(McdParams::default()),
+        "kmeans" => DetectorParams::KMeans(KMeansParams::default()),
+        "dbscan" => DetectorParams::Dbscan(DbscanParams::default()),
         _ => return None,
     };
     Some(params)
 }
 
 /// Every name [`detector_by_name`] knows, for help and error messages.
-pub const DETECTOR_NAMES: &[&str] = &["iforest", "eif", "ecod", "copod", "hbos", "knn", "lof"];
+pub const DETECTOR_NAMES: &[&str] = &[
+    "iforest", "eif", "ecod", "copod", "hbos", "knn", "lof", "pca", "mcd", "kmeans", "dbscan",
+];
 
 /// Normalises non-negative raw attributions to shares summing to 1.
 pub(crate) fn normalise_shares(mut raw: Vec<f64>) -> Vec<f64> {
