@@ -1,32 +1,51 @@
 #!/usr/bin/env python3
-"""Runs oddity and scikit-learn's IsolationForest side by side.
+"""Runs oddity side by side with its scikit-learn and PyOD counterparts.
 
-Two parts, on the same machine and the same data in one run:
+Parts, on the same machine and the same data in one run:
 
-1. Speed and memory on seeded synthetic data (10 features; 10k, 100k and
-   1M points): every measured program runs as its own process, timed by
-   wall clock, with its peak resident memory reported by GNU time.
-2. ROC-AUC under the ADBench protocol on the ADBench CSVs in
-   ../shared/data/tabular, next to the published ADBench IForest column.
+1. speed: Isolation Forest speed and memory on seeded synthetic data (10
+   features; 10k, 100k and 1M points) against scikit-learn: every measured
+   program runs as its own process, timed by wall clock, with its peak
+   resident memory reported by GNU time.
+2. accuracy: ROC-AUC under the ADBench protocol on the ADBench CSVs in
+   ../shared/data/tabular: oddity's Isolation Forest against scikit-learn's
+   and the published ADBench IForest column, then every other oddity
+   detector that has a counterpart (PyOD ECOD, COPOD, HBOS, KNN, LOF, PCA,
+   MCD; scikit-learn KMeans) on the very same splits.
+3. detector-speed: kNN and LOF at 100k x 10, ECOD, COPOD and HBOS at
+   1M x 10 against PyOD / scikit-learn, with peak memory.
+4. suite: `oddity bench tabular` over a list of detectors.
 
-The results are printed and written to docs/benchmarks.md, which this
-script regenerates wholesale. Run from anywhere:
+Detectors this oddity binary does not know are skipped with a note. The
+results are printed and written to docs/benchmarks.md, which this script
+regenerates wholesale (with --results FILE, parts run at different times
+are kept in FILE and rendered together). Run from anywhere:
 
-    python3 bench/side_by_side.py [--sizes 10000,100000] [--skip-speed]
-                                  [--skip-accuracy] [--data-dir DIR]
+    python3 bench/side_by_side.py [--only accuracy,detector-speed]
+        [--compare knn,lof] [--datasets thyroid,WBC] [--seeds 1]
+        [--sizes 10000,100000] [--neighbor-sizes 100000]
+        [--stat-sizes 1000000] [--results FILE] [--doc PATH]
+
+`--help` lists every option.
 """
 
 import argparse
 import datetime as dt
+import importlib
 import json
+import math
+import multiprocessing
 import os
 import platform
+import re
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +67,8 @@ ODDITY_THREADS = 2
 REPEAT_UP_TO = 1_000_000
 REPEATS = 3
 # Every detector `oddity --detector` knows, for the ADBench suite.
-SUITE_DETECTORS = ("iforest", "eif", "ecod", "copod", "hbos")
+SUITE_DETECTORS = ("iforest", "eif", "ecod", "copod", "hbos", "knn", "lof", "pca",
+                   "kmeans", "auto")
 
 # ADBench protocol (paper section 4.1, adbench/datasets/data_generator.py).
 ADBENCH_SEEDS = (1, 2, 3)
@@ -57,6 +77,51 @@ ADBENCH_MIN_POINTS = 1_000
 ADBENCH_TEST_SHARE = 0.3
 # oddity and sklearn disagreeing by more than this is called out.
 DISAGREEMENT = 0.03
+
+# Detectors compared with a Python counterpart on the ADBench splits, by
+# oddity's `--detector` name; the ones this oddity binary does not know are
+# skipped with a note.
+COMPARE_DETECTORS = ("iforest", "ecod", "copod", "hbos", "knn", "lof", "pca",
+                     "mcd", "kmeans", "dbscan")
+# oddity detector -> (counterpart in words, ADBench Table D4 column).
+COUNTERPARTS = {
+    "iforest": ("scikit-learn IsolationForest", "IForest"),
+    "ecod": ("PyOD ECOD", "ECOD"),
+    "copod": ("PyOD COPOD", "COPOD"),
+    "hbos": ("PyOD HBOS", "HBOS"),
+    "knn": ("PyOD KNN", "KNN"),
+    "lof": ("PyOD LOF", "LOF"),
+    "pca": ("PyOD PCA", "PCA"),
+    "mcd": ("PyOD MCD", None),
+    "kmeans": ("scikit-learn KMeans, distance to the nearest centroid", None),
+    "dbscan": (None, None),
+}
+PYOD_CLASSES = {
+    "ecod": ("pyod.models.ecod", "ECOD"),
+    "copod": ("pyod.models.copod", "COPOD"),
+    "hbos": ("pyod.models.hbos", "HBOS"),
+    "knn": ("pyod.models.knn", "KNN"),
+    "lof": ("pyod.models.lof", "LOF"),
+    "pca": ("pyod.models.pca", "PCA"),
+    "mcd": ("pyod.models.mcd", "MCD"),
+}
+KMEANS_CLUSTERS = 8
+# Seconds one detector may spend on one split (fit + score), per side;
+# a side that runs out is not run on that dataset's later seeds.
+ACCURACY_TIMEOUT_S = 60
+
+# Speed of the other detectors on the synthetic data: the neighbour
+# detectors at 100k points, the per-feature statistical ones at 1M.
+NEIGHBOR_DETECTORS = ("knn", "lof")
+STAT_DETECTORS = ("ecod", "copod", "hbos")
+DEFAULT_NEIGHBOR_SIZES = (100_000,)
+DEFAULT_STAT_SIZES = (1_000_000,)
+# oddity's default `--max-fit-rows`.
+ODDITY_MAX_FIT_ROWS = 100_000
+# Seconds one measured process of that part may run.
+SPEED_TIMEOUT_S = 1_800
+
+PARTS = ("speed", "accuracy", "detector-speed", "suite")
 
 
 # ---------------------------------------------------------------- processes
@@ -80,32 +145,47 @@ class Measured:
         return lines[-1] if lines else f"exit status {self.returncode}"
 
 
-def run_measured(cmd, cwd=None):
+def run_measured(cmd, cwd=None, timeout_s=None):
     """Runs cmd to completion under GNU time, which reports its peak RSS.
 
     GNU time, not os.wait4 here: Linux carries a parent's peak RSS into
     a child across fork and exec, so a child of this Python process
     (which holds numpy, pandas and sklearn) would report at least the
     parent's footprint. A child of the small `time` process does not.
+
+    With timeout_s, a run still going after that many seconds is killed
+    (its own process group: `time` and the measured program) and reported
+    as failed, "timed out".
     """
     with tempfile.NamedTemporaryFile("r") as report, \
             tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             [GNU_TIME, "-f", "%M", "-o", report.name]
             + [str(part) for part in cmd],
             cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=err,
-            check=False,
+            start_new_session=True,
         )
+        timed_out = False
+        try:
+            returncode = proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            os.killpg(proc.pid, signal.SIGKILL)
+            returncode = proc.wait()
         wall_s = time.perf_counter() - start
         err.seek(0)
         stderr = err.read().decode("utf-8", "replace")
+        if timed_out:
+            stderr += f"\ntimed out after {timeout_s:.0f} s\n"
+            returncode = returncode or -signal.SIGKILL
         # On failure time writes "Command exited with ..." first.
-        max_rss_kib = int(report.read().split()[-1])
-    return Measured(wall_s, max_rss_kib / 1024, proc.returncode, stderr)
+        fields = report.read().split()
+        max_rss_kib = int(fields[-1]) if fields and fields[-1].isdigit() else 0
+    return Measured(wall_s, max_rss_kib / 1024, returncode, stderr)
 
 
 def best_of(repeats, cmd, cwd=None):
@@ -132,15 +212,16 @@ def ensure_oddity():
     return ODDITY
 
 
-def oddity_in_memory(data, repeats):
+def oddity_in_memory(data, repeats, detector=None):
     """Fit and score timed inside one process on data already parsed
-    (the library's `fit_score_timing` example), best of `repeats`."""
+    (the library's `fit_score_timing` example), best of `repeats`; the
+    example's default detector (Isolation Forest) unless `detector`."""
     runs = []
     env = dict(os.environ, RAYON_NUM_THREADS=str(ODDITY_THREADS))
+    cmd = [TIMING_EXAMPLE, data, "label"] + ([detector] if detector else [])
     for _ in range(repeats):
         out = subprocess.run(
-            [TIMING_EXAMPLE, data, "label"], capture_output=True, text=True,
-            env=env, check=False,
+            cmd, capture_output=True, text=True, env=env, check=False,
         )
         if out.returncode != 0:
             return {"error": out.stderr.strip().splitlines()[-1:]}
@@ -155,6 +236,298 @@ def oddity_version():
         [ODDITY, "--version"], capture_output=True, text=True, check=False
     )
     return out.stdout.strip() or "unknown"
+
+
+def tiny_csv(workdir):
+    """A small labelled CSV for probing what the binaries accept."""
+    import numpy as np
+
+    path = workdir / "probe.csv"
+    if not path.exists():
+        rng = np.random.default_rng(0)
+        points = rng.standard_normal((64, 3))
+        labels = (np.arange(64) % 16 == 0).astype(np.int64)
+        write_csv(path, points, labels)
+    return path
+
+
+def oddity_detectors(workdir):
+    """The `--detector` names this oddity binary accepts.
+
+    Its error for an unknown name lists them ("the detectors are: ...");
+    failing that, the `--detector` line of `oddity detect --help`.
+    """
+    out = subprocess.run(
+        [ODDITY, "detect", tiny_csv(workdir), "--detector", "no-such-detector",
+         "--label", "label", "--format", "csv", "-o", os.devnull, "-q"],
+        capture_output=True, text=True, check=False,
+    )
+    match = re.search(r"detectors are:\s*([^\n]+)", out.stderr)
+    if match:
+        return [name.strip(" .") for name in match.group(1).split(",")
+                if name.strip(" .")]
+    help_text = subprocess.run(
+        [ODDITY, "detect", "--help"], capture_output=True, text=True,
+        check=False,
+    ).stdout
+    match = re.search(r"--detector <NAME>\s+Detector:(.*?)(\[default|\n\s*\n)",
+                      help_text, re.S)
+    if not match:
+        return ["iforest"]
+    words = set(re.findall(r"[a-z_]+", match.group(1)))
+    return [name for name in COUNTERPARTS if name in words] or ["iforest"]
+
+
+def split_known(requested, known):
+    """Requested detectors this binary knows, and those it does not."""
+    return ([name for name in requested if name in known],
+            [name for name in requested if name not in known])
+
+
+def in_memory_detectors(workdir, detectors):
+    """The detectors that the `fit_score_timing` example can time.
+
+    The example takes the detector as a third argument and names it in
+    its JSON (`"detector": "knn"`) once it supports choosing one; an
+    example that ignores the argument (times Isolation Forest) prints no
+    such key, and its timings are not used for other detectors.
+    """
+    supported = []
+    if not TIMING_EXAMPLE.exists():
+        return supported
+    for name in detectors:
+        out = subprocess.run(
+            [TIMING_EXAMPLE, tiny_csv(workdir), "label", name],
+            capture_output=True, text=True, check=False,
+        )
+        try:
+            reported = json.loads(out.stdout).get("detector")
+        except (json.JSONDecodeError, AttributeError):
+            reported = None
+        if out.returncode == 0 and reported == name:
+            supported.append(name)
+    return supported
+
+
+# ------------------------------------------------------------- counterparts
+
+
+def counterpart_name(detector):
+    """The counterpart in words, or None (oddity only)."""
+    return COUNTERPARTS.get(detector, (None, None))[0]
+
+
+def published_column(detector):
+    """ADBench's column for the detector, or None."""
+    return COUNTERPARTS.get(detector, (None, None))[1]
+
+
+def make_counterpart(detector, seed, for_speed=False):
+    """The Python counterpart of an oddity detector, unfitted, and a
+    function giving its scores of new points (higher: more anomalous).
+
+    PyOD detectors run with their defaults (`random_state=seed` where they
+    take one), as ADBench ran them. For the speed part LOF is
+    scikit-learn's `LocalOutlierFactor(novelty=True)`, which PyOD's LOF
+    wraps with the same defaults.
+    """
+    if detector == "iforest":
+        from sklearn.ensemble import IsolationForest
+
+        model = IsolationForest(random_state=seed)
+        return model, lambda points: -model.score_samples(points)
+    if detector == "kmeans":
+        from sklearn.cluster import KMeans
+
+        model = KMeans(n_clusters=KMEANS_CLUSTERS, random_state=seed)
+        return model, lambda points: model.transform(points).min(axis=1)
+    if detector == "lof" and for_speed:
+        from sklearn.neighbors import LocalOutlierFactor
+
+        model = LocalOutlierFactor(novelty=True)
+        return model, lambda points: -model.score_samples(points)
+    if detector not in PYOD_CLASSES:
+        raise KeyError(f"no counterpart for {detector}")
+    module, name = PYOD_CLASSES[detector]
+    model = getattr(importlib.import_module(module), name)()
+    if "random_state" in model.get_params(deep=False):
+        model.set_params(random_state=seed)
+    return model, model.decision_function
+
+
+def describe_counterpart(detector, for_speed=False):
+    """`Class(param=value, ...)` with every parameter as run, from
+    get_params (the seed shown as `seed`); None without a counterpart."""
+    if counterpart_name(detector) is None:
+        return None
+    try:
+        model, _ = make_counterpart(detector, 0, for_speed)
+    except ImportError as error:
+        return f"not importable: {error}"
+    params = []
+    for key, value in sorted(model.get_params(deep=False).items()):
+        shown = "seed" if key == "random_state" else repr(value)
+        params.append(f"{key}={shown}")
+    # The public module: sklearn.ensemble, not sklearn.ensemble._iforest.
+    module = ".".join(part for part in type(model).__module__.split(".")
+                      if not part.startswith("_"))
+    return f"{module}.{type(model).__name__}({', '.join(params)})"
+
+
+def layout(points):
+    """What numba specialises compiled code on besides the dtype: memory
+    order and whether the array is writeable (pandas hands over read-only
+    column-major arrays)."""
+    return (bool(points.flags.f_contiguous and not points.flags.c_contiguous),
+            bool(points.flags.writeable))
+
+
+def warm_up(detector, like, for_speed=False):
+    """Fits and scores the counterpart once on 64 random points laid out
+    as `like` (see layout), so that code compiled on first use (PyOD's
+    HBOS, ECOD and COPOD use numba) is compiled, and imports are done,
+    before anything is timed. A failure here is left to the timed run."""
+    import numpy as np
+
+    fortran, writeable = layout(like)
+    points = np.array(np.random.default_rng(0).standard_normal((64, 3)),
+                      order="F" if fortran else "C")
+    points.setflags(write=writeable)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            model, score = make_counterpart(detector, 0, for_speed)
+            model.fit(points)
+            score(points)
+        except Exception:  # noqa: BLE001 - the timed run reports it
+            pass
+
+
+def counterpart_loop(conn):
+    """Worker process of CounterpartRunner: fits and scores counterparts
+    on the splits it is sent until it is sent None."""
+    warnings.simplefilter("ignore")
+    from sklearn.metrics import roc_auc_score
+
+    warmed = set()
+    conn.send("ready")
+    while True:
+        task = conn.recv()
+        if task is None:
+            return
+        detector, seed, train_x, test_x, test_y = task
+        try:
+            for points in (train_x, test_x):
+                if (detector, layout(points)) not in warmed:
+                    warm_up(detector, points)
+                    warmed.add((detector, layout(points)))
+            model, score = make_counterpart(detector, seed)
+            start = time.perf_counter()
+            model.fit(train_x)
+            scores = score(test_x)
+            seconds = time.perf_counter() - start
+            conn.send(("ok", (float(roc_auc_score(test_y, scores)), seconds)))
+        except Exception as error:  # noqa: BLE001 - reported in the doc
+            message = " ".join(str(error).split())[:200]
+            conn.send(("error", f"{type(error).__name__}: {message}"))
+
+
+class CounterpartRunner:
+    """Runs counterparts in one long-lived worker process, so that a run
+    that takes too long can be stopped: the worker is killed and a fresh
+    one started for the next task.
+
+    The worker is spawned, not forked: scikit-learn's OpenMP runtime
+    (KMeans, neighbour searches) hangs in a child forked from a process
+    that has used it. It imports numpy, scikit-learn and PyOD once.
+    """
+
+    STARTUP_S = 300
+
+    def __init__(self):
+        self.ctx = multiprocessing.get_context("spawn")
+        self.proc = None
+        self.conn = None
+
+    def _start(self):
+        self.conn, child_conn = self.ctx.Pipe()
+        self.proc = self.ctx.Process(target=counterpart_loop,
+                                     args=(child_conn,), daemon=True)
+        self.proc.start()
+        child_conn.close()
+        if not self.conn.poll(self.STARTUP_S) or self.conn.recv() != "ready":
+            self.stop()
+            raise RuntimeError("the counterpart worker did not start")
+
+    def run(self, detector, seed, train_x, test_x, test_y, timeout_s):
+        """("ok", (roc_auc, seconds)), ("error", message) or
+        ("timeout", message)."""
+        if self.proc is None or not self.proc.is_alive():
+            self._start()
+        self.conn.send((detector, seed, train_x, test_x, test_y))
+        try:
+            if self.conn.poll(timeout_s):
+                return self.conn.recv()
+        except EOFError:
+            self.stop()
+            return ("error", "the counterpart worker died")
+        self.stop()
+        return ("timeout", f"timed out after {timeout_s:.0f} s")
+
+    def stop(self):
+        if self.proc is not None:
+            if self.proc.is_alive():
+                self.proc.kill()
+            self.proc.join()
+        if self.conn is not None:
+            self.conn.close()
+        self.proc = self.conn = None
+
+    def close(self):
+        if self.proc is not None and self.proc.is_alive():
+            try:
+                self.conn.send(None)
+                self.proc.join(10)
+            except (BrokenPipeError, OSError):
+                pass
+        self.stop()
+
+
+def counterpart_worker(detector, csv_path, out_path):
+    """Child-process mode for the detector speed part: load one CSV, fit
+    the counterpart of `detector` and score every point; write timings."""
+    warnings.simplefilter("ignore")
+    import numpy as np
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+
+    model, score = make_counterpart(detector, 0, for_speed=True)
+    rss_after_imports = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    start = time.perf_counter()
+    frame = pd.read_csv(csv_path)
+    labels = frame.pop("label").to_numpy()
+    points = frame.to_numpy(dtype=np.float64)
+    load_s = time.perf_counter() - start
+    # Untimed: compile for this very array layout (pandas may hand over a
+    # read-only column-major array, numba compiles one version per layout).
+    warm_up(detector, points, for_speed=True)
+
+    start = time.perf_counter()
+    model.fit(points)
+    fit_s = time.perf_counter() - start
+
+    start = time.perf_counter()
+    scores = score(points)
+    score_s = time.perf_counter() - start
+
+    Path(out_path).write_text(json.dumps({
+        "load_s": load_s,
+        "fit_s": fit_s,
+        "score_s": score_s,
+        "rss_after_imports_mib": rss_after_imports / 1024,
+        "auc": float(roc_auc_score(labels, scores)),
+    }))
 
 
 # ----------------------------------------------------------- sklearn worker
@@ -262,12 +635,20 @@ def auc_from_scored(path, labels):
     return float(roc_auc_score(labels, scores))
 
 
-def speed_one_size(n_points, workdir, cli_errors):
-    print(f"speed: {n_points:,} points", flush=True)
+def synthetic_csv(n_points, workdir):
+    """The synthetic data set of n_points as a CSV (written once per run)
+    and its labels."""
     points, labels = synthetic(n_points)
     data = workdir / f"synthetic_{n_points}.csv"
-    # Six significant digits: the same file feeds both tools.
-    write_csv(data, points, labels, float_format="%.6g")
+    if not data.exists():
+        # Six significant digits: the same file feeds both tools.
+        write_csv(data, points, labels, float_format="%.6g")
+    return data, labels
+
+
+def speed_one_size(n_points, workdir, cli_errors):
+    print(f"speed: {n_points:,} points", flush=True)
+    data, labels = synthetic_csv(n_points, workdir)
     repeats = REPEATS if n_points <= REPEAT_UP_TO else 1
     result = {"csv_mib": data.stat().st_size / 2**20, "repeats": repeats}
 
@@ -328,15 +709,102 @@ def speed_one_size(n_points, workdir, cli_errors):
     return result
 
 
+def detector_speed(detectors, neighbor_sizes, stat_sizes, in_memory, workdir,
+                   cli_errors, timeout_s):
+    """kNN and LOF, ECOD, COPOD and HBOS against their counterparts on the
+    synthetic data: fit on every point and score every point.
+
+    Each measured program is its own process under GNU time. The
+    counterpart runs in a child of this script that loads the CSV with
+    pandas and times load, fit and scoring inside; oddity runs as `oddity
+    detect` (end to end, scored CSV to /dev/null) and as separate `fit` and
+    `score` processes, and through the `fit_score_timing` example where it
+    can choose the detector. One run each (these are the slow detectors).
+    """
+    plan = [(name, n) for name in NEIGHBOR_DETECTORS if name in detectors
+            for n in neighbor_sizes]
+    plan += [(name, n) for name in STAT_DETECTORS if name in detectors
+             for n in stat_sizes]
+    entries = []
+    for name, n_points in plan:
+        print(f"detector speed: {name}, {n_points:,} points", flush=True)
+        data, _ = synthetic_csv(n_points, workdir)
+        entry = {"detector": name, "points": n_points,
+                 "csv_mib": data.stat().st_size / 2**20}
+
+        out = workdir / "counterpart.json"
+        if out.exists():
+            out.unlink()
+        cmd = [sys.executable, __file__, "--counterpart-worker", name, data,
+               out]
+        proc = run_measured(cmd, timeout_s=timeout_s)
+        if proc.ok:
+            timings = json.loads(out.read_text())
+            timings["wall_s"] = proc.wall_s
+            timings["max_rss_mib"] = proc.max_rss_mib
+            timings["fit_score_s"] = timings["fit_s"] + timings["score_s"]
+            timings["e2e_s"] = timings["load_s"] + timings["fit_score_s"]
+            entry["counterpart"] = timings
+        else:
+            entry["counterpart"] = {"error": proc.error_line(),
+                                    "wall_s": proc.wall_s}
+
+        model = workdir / f"speed_{name}.oddity"
+        detector_args = ["--detector", name, "--scale", "none"]
+        commands = {
+            "detect": [
+                ODDITY, "detect", data, "--label", "label", *detector_args,
+                "--format", "csv", "-o", os.devnull, "-q",
+                "--threads", ODDITY_THREADS,
+            ],
+            "fit": [
+                ODDITY, "fit", data, "--label", "label", *detector_args,
+                "-o", model, "-q", "--threads", ODDITY_THREADS,
+            ],
+            "score": [
+                ODDITY, "score", model, data, "--format", "csv",
+                "-o", os.devnull, "-q", "--threads", ODDITY_THREADS,
+            ],
+        }
+        if n_points > ODDITY_MAX_FIT_ROWS:
+            # oddity fits a uniform sample of --max-fit-rows rows by
+            # default; this run fits every point, as the counterpart does.
+            commands["detect_all_rows"] = commands["detect"] + [
+                "--max-fit-rows", n_points]
+        for key, cmd in commands.items():
+            if key == "score" and not entry["oddity_fit"].get("ok"):
+                entry["oddity_score"] = {"error": "fit failed"}
+                continue
+            proc = run_measured(cmd, timeout_s=timeout_s)
+            result = {"wall_s": proc.wall_s, "max_rss_mib": proc.max_rss_mib,
+                      "ok": proc.ok}
+            if not proc.ok:
+                result["error"] = proc.error_line()
+                cli_errors.append((" ".join(map(str, cmd)),
+                                   proc.error_line()))
+            entry[f"oddity_{key}"] = result
+        if name in in_memory:
+            entry["oddity_in_memory"] = oddity_in_memory(data, 1, name)
+        entries.append(entry)
+    return entries
+
+
 # ---------------------------------------------------------------- accuracy
 
 
 def read_reference(reference_dir):
-    """Published IForest AUCROC (x100) and the dataset -> CSV map."""
+    """Published AUCROC (x100) by dataset and ADBench column, and the
+    dataset -> CSV map."""
     import pandas as pd
 
-    published = pd.read_csv(reference_dir / "adbench_unsupervised_aucroc.csv")
-    published = dict(zip(published["dataset"], published["IForest"]))
+    table_ = pd.read_csv(reference_dir / "adbench_unsupervised_aucroc.csv")
+    published = {}
+    for row in table_.to_dict("records"):
+        published[row["dataset"]] = {
+            column: float(value) for column, value in row.items()
+            if column != "dataset" and not column.endswith("_rank")
+            and isinstance(value, (int, float)) and not math.isnan(value)
+        }
     mapping = pd.read_csv(reference_dir / "dataset_map.csv").fillna("")
     adbench = mapping[mapping["reference_table"].str.startswith("adbench")]
     return published, list(zip(adbench["dataset_name_in_table"],
@@ -373,7 +841,69 @@ def adbench_split(points, labels, seed):
     return scaler.transform(train_x), scaler.transform(test_x), train_y, test_y
 
 
-def accuracy_one_dataset(csv_path, workdir, cli_errors):
+def oddity_fit_score(train_csv, test_csv, seed, workdir, cli_errors,
+                     extra_args=(), timeout_s=None):
+    """`oddity fit` on train_csv, then `oddity score` of test_csv; returns
+    (seconds of both processes, scored CSV) or (None, error line)."""
+    model = workdir / "adbench.oddity"
+    scored = workdir / "adbench_scored.csv"
+    for path in (model, scored):
+        if path.exists():
+            path.unlink()
+    fit_cmd = [
+        ODDITY, "fit", train_csv, "--label", "label", *extra_args,
+        "--seed", seed, "-o", model, "-q", "--threads", ODDITY_THREADS,
+    ]
+    score_cmd = [
+        ODDITY, "score", model, test_csv, "--format", "csv",
+        "-o", scored, "-q", "--threads", ODDITY_THREADS,
+    ]
+    fit = run_measured(fit_cmd, timeout_s=timeout_s)
+    score = None
+    if fit.ok:
+        left = None if timeout_s is None else max(1, timeout_s - fit.wall_s)
+        score = run_measured(score_cmd, timeout_s=left)
+    failed = fit if not fit.ok else score if not score.ok else None
+    if failed is not None:
+        cmd = fit_cmd if failed is fit else score_cmd
+        cli_errors.append((" ".join(map(str, cmd)), failed.error_line()))
+        return None, failed.error_line()
+    return fit.wall_s + score.wall_s, scored
+
+
+def compare_one_split(detector, state, split, csvs, seed, workdir,
+                      cli_errors, timeout_s, runner):
+    """One seed of one detector: oddity through the CLI on the split's
+    CSVs, its counterpart in the runner's worker on the same arrays. A side
+    that failed or timed out on an earlier seed is not run again."""
+    train_x, test_x, _, test_y = split
+    train_csv, test_csv = csvs
+    if state["oddity_error"] is None:
+        seconds, scored = oddity_fit_score(
+            train_csv, test_csv, seed, workdir, cli_errors,
+            extra_args=("--detector", detector, "--scale", "none"),
+            timeout_s=timeout_s)
+        if seconds is None:
+            state["oddity_error"] = scored
+        else:
+            state["oddity_s"].append(seconds)
+            state["oddity"].append(auc_from_scored(scored, test_y))
+    if counterpart_name(detector) is None or state["counterpart_error"]:
+        return
+    status, value = runner.run(detector, seed, train_x, test_x, test_y,
+                               timeout_s)
+    if status == "ok":
+        state["counterpart"].append(value[0])
+        state["counterpart_s"].append(value[1])
+    else:
+        state["counterpart_error"] = value
+
+
+def accuracy_one_dataset(csv_path, workdir, cli_errors, detectors=(),
+                         seeds=ADBENCH_SEEDS, timeout_s=ACCURACY_TIMEOUT_S,
+                         runner=None):
+    """Isolation Forest (oddity against sklearn, with F1), then every
+    detector in `detectors` against its counterpart, on the same splits."""
     import numpy as np
     import pandas as pd
     from sklearn.ensemble import IsolationForest
@@ -385,8 +915,17 @@ def accuracy_one_dataset(csv_path, workdir, cli_errors):
     per_seed = {"sklearn": [], "oddity": [], "sklearn_s": [], "oddity_s": [],
                 "sklearn_f1": [], "oddity_f1": []}
     errors = []
+    states = {
+        name: {"oddity": [], "counterpart": [], "oddity_s": [],
+               "counterpart_s": [], "oddity_error": None,
+               "counterpart_error": None}
+        for name in detectors if name != "iforest"
+    }
 
-    for seed in ADBENCH_SEEDS:
+    own_runner = states and runner is None
+    if own_runner:
+        runner = CounterpartRunner()
+    for seed in seeds:
         train_x, test_x, train_y, test_y = adbench_split(points, labels, seed)
 
         start = time.perf_counter()
@@ -405,33 +944,39 @@ def accuracy_one_dataset(csv_path, workdir, cli_errors):
         test_csv = workdir / "test.csv"
         write_csv(train_csv, train_x, train_y)
         write_csv(test_csv, test_x, test_y)
-        model = workdir / "adbench.oddity"
-        scored = workdir / "adbench_scored.csv"
-        for path in (model, scored):
-            if path.exists():
-                path.unlink()
-        fit_cmd = [
-            ODDITY, "fit", train_csv, "--label", "label", "--seed", seed,
-            "-o", model, "-q", "--threads", ODDITY_THREADS,
-        ]
-        score_cmd = [
-            ODDITY, "score", model, test_csv, "--format", "csv",
-            "-o", scored, "-q", "--threads", ODDITY_THREADS,
-        ]
-        fit = run_measured(fit_cmd)
-        score = run_measured(score_cmd) if fit.ok else None
-        failed = fit if not fit.ok else score if not score.ok else None
-        if failed is not None:
-            cmd = fit_cmd if failed is fit else score_cmd
-            errors.append(failed.error_line())
-            cli_errors.append((" ".join(map(str, cmd)), failed.error_line()))
-            continue
-        per_seed["oddity_s"].append(fit.wall_s + score.wall_s)
-        per_seed["oddity"].append(auc_from_scored(scored, test_y))
-        per_seed["oddity_f1"].append(f1_from_scored(scored, test_y))
+        seconds, scored = oddity_fit_score(
+            train_csv, test_csv, seed, workdir, cli_errors)
+        if seconds is None:
+            errors.append(scored)
+        else:
+            per_seed["oddity_s"].append(seconds)
+            per_seed["oddity"].append(auc_from_scored(scored, test_y))
+            per_seed["oddity_f1"].append(f1_from_scored(scored, test_y))
+
+        for name, state in states.items():
+            compare_one_split(
+                name, state, (train_x, test_x, train_y, test_y),
+                (train_csv, test_csv), seed, workdir, cli_errors, timeout_s,
+                runner)
+
+    if own_runner:
+        runner.close()
 
     def mean(values):
         return sum(values) / len(values) if values else None
+
+    compared = {}
+    for name, state in states.items():
+        compared[name] = {
+            "oddity": (mean(state["oddity"])
+                       if state["oddity_error"] is None else None),
+            "counterpart": (mean(state["counterpart"])
+                            if state["counterpart_error"] is None else None),
+            "oddity_s": mean(state["oddity_s"]),
+            "counterpart_s": mean(state["counterpart_s"]),
+            "oddity_error": state["oddity_error"],
+            "counterpart_error": state["counterpart_error"],
+        }
 
     return {
         "n_points": len(labels),
@@ -445,14 +990,34 @@ def accuracy_one_dataset(csv_path, workdir, cli_errors):
         "sklearn_seeds": per_seed["sklearn"],
         "oddity_seeds": per_seed["oddity"],
         "errors": errors,
+        "detectors": compared,
     }
 
 
-def run_accuracy(data_dir, workdir, cli_errors):
+def run_accuracy(data_dir, workdir, cli_errors, detectors=(),
+                 seeds=ADBENCH_SEEDS, datasets=None,
+                 timeout_s=ACCURACY_TIMEOUT_S):
+    """The ADBench accuracy part; datasets, when given, names the ones to
+    run (ADBench's names, case-insensitive)."""
     reference_dir = data_dir.parent / "reference"
     published, mapping = read_reference(reference_dir)
+    wanted = None if not datasets else {name.lower() for name in datasets}
+    runner = CounterpartRunner()
+    try:
+        results, absent = accuracy_datasets(
+            data_dir, mapping, published, wanted, workdir, cli_errors,
+            detectors, seeds, timeout_s, runner)
+    finally:
+        runner.close()
+    return results, absent
+
+
+def accuracy_datasets(data_dir, mapping, published, wanted, workdir,
+                      cli_errors, detectors, seeds, timeout_s, runner):
     results, absent = [], []
     for name, csv_file, note in mapping:
+        if wanted is not None and name.lower() not in wanted:
+            continue
         csv_path = data_dir / Path(csv_file).name if csv_file else None
         if csv_path is None or not csv_path.exists():
             if "not in snapshot" in note:
@@ -464,9 +1029,16 @@ def run_accuracy(data_dir, workdir, cli_errors):
             absent.append((name, reason))
             continue
         print(f"accuracy: {name}", flush=True)
-        result = accuracy_one_dataset(csv_path, workdir, cli_errors)
+        started = time.perf_counter()
+        result = accuracy_one_dataset(csv_path, workdir, cli_errors,
+                                      detectors, seeds, timeout_s, runner)
         result["name"] = name
-        result["published"] = published[name] / 100
+        result["seconds"] = time.perf_counter() - started
+        result["published"] = published[name]["IForest"] / 100
+        for detector, entry in result["detectors"].items():
+            column = published_column(detector)
+            value = published.get(name, {}).get(column) if column else None
+            entry["published"] = None if value is None else value / 100
         results.append(result)
     return results, absent
 
@@ -670,6 +1242,210 @@ def accuracy_tables(results, absent):
     return main, notes
 
 
+def detector_entry(result, detector):
+    """One dataset's numbers for one detector, Isolation Forest included."""
+    if detector == "iforest":
+        return {
+            "oddity": result["oddity"], "counterpart": result["sklearn"],
+            "published": result["published"],
+            "oddity_s": result["oddity_s"], "counterpart_s": result["sklearn_s"],
+            "oddity_error": result["errors"][0] if result["errors"] else None,
+            "counterpart_error": None,
+        }
+    return result.get("detectors", {}).get(detector)
+
+
+def side_cell(value, error):
+    if value is not None:
+        return f"{value:.3f}"
+    if error is None:
+        return "-"
+    return "t/o" if "timed out" in error else "err"
+
+
+def compare_tables(results, detectors):
+    """The dataset x detector table of mean ROC-AUC (oddity / counterpart /
+    ADBench), the per-detector summary, and notes on failures."""
+    shown = [name for name in detectors
+             if any(detector_entry(r, name) for r in results)]
+    rows = []
+    for r in results:
+        row = [r["name"]]
+        for name in shown:
+            entry = detector_entry(r, name)
+            if entry is None:
+                row.append("")
+                continue
+            row.append(" / ".join([
+                side_cell(entry["oddity"], entry["oddity_error"]),
+                side_cell(entry["counterpart"], entry["counterpart_error"])
+                if counterpart_name(name) else "-",
+                fmt(entry.get("published"), missing="-"),
+            ]))
+        rows.append(row)
+    grid = table(["dataset"] + shown, rows)
+
+    def mean(values):
+        return sum(values) / len(values) if values else None
+
+    summary, notes = [], []
+    for name in shown:
+        entries = [(r["name"], detector_entry(r, name)) for r in results]
+        entries = [(dataset, e) for dataset, e in entries if e is not None]
+        has_counterpart = counterpart_name(name) is not None
+        paired = [(dataset, e) for dataset, e in entries
+                  if e["oddity"] is not None
+                  and (e["counterpart"] is not None or not has_counterpart)]
+        odd = mean([e["oddity"] for _, e in paired])
+        other = (mean([e["counterpart"] for _, e in paired])
+                 if has_counterpart else None)
+        gap_text = "-"
+        if has_counterpart and paired:
+            dataset, e = max(paired, key=lambda item: abs(
+                item[1]["oddity"] - item[1]["counterpart"]))
+            gap_text = (f"{abs(e['oddity'] - e['counterpart']):.3f} "
+                        f"({dataset})")
+        in_paper = [e for _, e in paired if e.get("published") is not None]
+        paper = mean([e["published"] for e in in_paper])
+        odd_there = mean([e["oddity"] for e in in_paper])
+        failed_oddity = [(d, e["oddity_error"]) for d, e in entries
+                         if e["oddity_error"]]
+        failed_other = [(d, e["counterpart_error"]) for d, e in entries
+                        if e["counterpart_error"]]
+        summary.append([
+            name,
+            counterpart_name(name) or "none (oddity only)",
+            str(len(paired)),
+            fmt(odd, missing="-"),
+            fmt(other, missing="-"),
+            fmt(None if odd is None or other is None else odd - other,
+                "+.3f", missing="-"),
+            gap_text,
+            str(len(in_paper)) if published_column(name) else "-",
+            fmt(odd_there, missing="-"),
+            fmt(paper, missing="-"),
+            fmt(mean([e["oddity_s"] for _, e in paired]), ".2f", missing="-"),
+            fmt(mean([e["counterpart_s"] for _, e in paired]), ".2f",
+                missing="-") if has_counterpart else "-",
+            f"{len(failed_oddity)} / {len(failed_other)}",
+        ])
+        apart = [(dataset, e["oddity"] - e["counterpart"])
+                 for dataset, e in paired
+                 if has_counterpart
+                 and abs(e["oddity"] - e["counterpart"]) > DISAGREEMENT]
+        if apart:
+            notes.append(
+                f"{name}: oddity and {counterpart_name(name)} differ by more "
+                f"than {DISAGREEMENT} on "
+                + ", ".join(f"{d} ({gap:+.3f})" for d, gap in apart) + ".")
+        for side, failed in (("oddity", failed_oddity),
+                             (counterpart_name(name), failed_other)):
+            if failed:
+                notes.append(
+                    f"{name}: {side} failed or timed out on "
+                    + "; ".join(f"{d} (`{error}`)" for d, error in failed)
+                    + "; those datasets are left out of its means.")
+    body = table(
+        ["detector", "counterpart", "datasets", "oddity", "counterpart",
+         "oddity - counterpart", "largest per-dataset gap",
+         "datasets in ADBench", "oddity there", "ADBench there",
+         "oddity fit+score s", "counterpart fit+score s",
+         "failed or timed out (oddity / counterpart)"],
+        summary,
+    )
+    return grid, body, notes
+
+
+def detector_speed_tables(entries, in_memory):
+    """Time, ratio and memory tables for the detector speed part."""
+    def side(entry, key, field="wall_s"):
+        value = entry.get(key)
+        if value is None or "error" in value:
+            return None
+        return value.get(field)
+
+    def oddity_pair(entry):
+        mem = entry.get("oddity_in_memory")
+        if mem and "error" not in mem:
+            return mem["fit_score_s"], "in memory"
+        fit, score = side(entry, "oddity_fit"), side(entry, "oddity_score")
+        if fit is None or score is None:
+            return None, ""
+        return fit + score, "processes"
+
+    def cp(entry, field):
+        value = entry["counterpart"]
+        return None if "error" in value else value.get(field)
+
+    times, ratios, memory = [], [], []
+    for e in entries:
+        label = f"{e['detector']} ({counterpart_name(e['detector'])})"
+        points = f"{e['points']:,}"
+        detect = side(e, "oddity_detect")
+        detect_all = side(e, "oddity_detect_all_rows")
+        pair, how = oddity_pair(e)
+        times.append([
+            label, points,
+            fmt(cp(e, "load_s"), ".2f"), fmt(cp(e, "fit_s"), ".2f"),
+            fmt(cp(e, "score_s"), ".2f"), fmt(cp(e, "fit_score_s"), ".2f"),
+            fmt(cp(e, "wall_s"), ".2f"),
+            fmt(detect, ".2f"),
+            fmt(detect_all, ".2f", missing="-" if e["points"] <=
+                ODDITY_MAX_FIT_ROWS else "error"),
+            fmt(side(e, "oddity_fit"), ".2f"),
+            fmt(side(e, "oddity_score"), ".2f"),
+            fmt(pair, ".2f") + (" (in memory)" if how == "in memory" else ""),
+            fmt(cp(e, "auc"), ".4f"),
+        ])
+        ratios.append([
+            label, points,
+            ratio(cp(e, "fit_score_s"), pair),
+            ratio(cp(e, "e2e_s"), detect),
+            ratio(cp(e, "e2e_s"), detect_all)
+            if e["points"] > ODDITY_MAX_FIT_ROWS else "-",
+            ratio(cp(e, "max_rss_mib"), side(e, "oddity_detect",
+                                              "max_rss_mib")),
+        ])
+        memory.append([
+            label, points, fmt(e["csv_mib"], ".0f"),
+            fmt(cp(e, "max_rss_mib"), ".0f"),
+            fmt(cp(e, "rss_after_imports_mib"), ".0f"),
+            fmt(None if cp(e, "max_rss_mib") is None
+                else cp(e, "max_rss_mib") - cp(e, "rss_after_imports_mib"),
+                ".0f"),
+            fmt(side(e, "oddity_detect", "max_rss_mib"), ".0f"),
+            fmt(side(e, "oddity_detect_all_rows", "max_rss_mib"), ".0f",
+                missing="-" if e["points"] <= ODDITY_MAX_FIT_ROWS
+                else "error"),
+            fmt(side(e, "oddity_fit", "max_rss_mib"), ".0f"),
+            fmt(side(e, "oddity_score", "max_rss_mib"), ".0f"),
+        ])
+    pair_title = ("oddity fit+score (in memory where the example can "
+                  "choose the detector, else the fit and score processes)")
+    return [
+        ("Time (seconds): fit on every point, score every point",
+         table(["detector (counterpart)", "points", "counterpart load",
+                "counterpart fit", "counterpart score",
+                "counterpart fit+score", "counterpart whole process",
+                f"oddity detect, {ODDITY_THREADS} threads",
+                "oddity detect, every row fitted", "oddity fit process",
+                "oddity score process", pair_title,
+                "counterpart ROC-AUC (sanity)"], times)),
+        ("Ratios counterpart / oddity (above 1: oddity faster or smaller)",
+         table(["detector (counterpart)", "points",
+                "fit+score: counterpart in memory / oddity",
+                "end to end: counterpart load+fit+score / oddity detect",
+                "end to end / oddity detect, every row fitted",
+                "peak memory: counterpart / oddity detect"], ratios)),
+        ("Peak resident memory (MiB)",
+         table(["detector (counterpart)", "points", "CSV size",
+                "counterpart", "counterpart after imports",
+                "counterpart above that", "oddity detect",
+                "oddity detect, every row fitted", "oddity fit",
+                "oddity score"], memory)),
+    ]
+
+
 # ------------------------------------------------------------------ driver
 
 
@@ -677,6 +1453,12 @@ def machine_info():
     import numpy
     import pandas
     import sklearn
+
+    try:
+        import pyod
+        pyod_version = pyod.__version__
+    except ImportError:
+        pyod_version = "not installed"
 
     cpu = "unknown"
     try:
@@ -703,6 +1485,7 @@ def machine_info():
         "numpy": numpy.__version__,
         "pandas": pandas.__version__,
         "sklearn": sklearn.__version__,
+        "pyod": pyod_version,
         "oddity": oddity_version(),
     }
 
@@ -749,7 +1532,8 @@ digits) that both tools read.
 - Ratios are sklearn / oddity: above 1 means oddity is faster or smaller.
 """
 
-PROTOCOL_ACCURACY = f"""\
+def protocol_accuracy(seeds):
+    return f"""\
 The ADBench protocol (Han et al., NeurIPS 2022; `adbench/datasets/
 data_generator.py`), on the ADBench CSVs of `../shared/data/tabular`
 (`../shared/data/reference/dataset_map.csv` names them; the PyOD `odds_*`
@@ -763,7 +1547,7 @@ copies are not used):
 - MinMax scaling fitted on the training part;
 - fit on the training features (labels unused), score the test part,
   ROC-AUC with `sklearn.metrics.roc_auc_score`;
-- seeds {", ".join(map(str, ADBENCH_SEEDS))}, ROC-AUC averaged.
+- seeds {", ".join(map(str, seeds))}, ROC-AUC averaged.
 
 Randomness: one `numpy.random.RandomState(seed)` draws the resampling
 (`choice`) and then the split (`train_test_split(..., stratify=y,
@@ -790,56 +1574,233 @@ score), both on the test part.
 """
 
 
-def render(args, info, speed, accuracy, suite, cli_errors, runtime_s):
+def protocol_compare(meta):
+    """How the per-detector comparison ran, with each counterpart's
+    configuration as run."""
+    text = f"""\
+Every other detector runs on the very same splits as Isolation Forest
+above: for each dataset and seed, the train and test CSVs written there
+feed `oddity fit train.csv --label label --detector NAME --scale none
+--seed <seed> --threads {ODDITY_THREADS}` and then `oddity score model
+test.csv --format csv` (`--scale none`, oddity's default, which the
+Isolation Forest command above relies on: the arrays are already MinMax
+scaled, and both sides must see the same numbers), while the counterpart is
+fitted in Python on the training array those CSVs hold and scores the test
+array. Counterparts run with their library defaults, as ADBench ran PyOD,
+and get the seed where they take a random state; oddity runs with its own
+defaults. Each side may spend {meta['timeout_s']:.0f} s on one split (fit +
+score; the counterpart in a worker process of this script, timed inside
+it after a warm-up fit on 64 random points that compiles PyOD's numba code,
+oddity's two processes by wall clock, so CSV parsing and model file I/O
+count against oddity); a side that fails or runs out on one seed is not run
+on that dataset's later seeds, and the dataset is left out of that
+detector's means.
+
+"ADBench" is the detector's published column of Table D4 (divided by 100),
+run with PyOD 0.9.8 on ADBench's `.npz` arrays; the counterpart column is
+the same algorithm with today's library on the same splits as oddity.
+
+| detector | oddity | counterpart, as run | ADBench column |
+|---|---|---|---|
+"""
+    for name in meta["detectors"]:
+        config = meta["configs"].get(name)
+        extra = ""
+        if name == "iforest":
+            extra = "; the table above"
+        elif name == "kmeans":
+            extra = ("; score: Euclidean distance to the nearest centroid "
+                     "(`transform(x).min(axis=1)`). oddity's k-means score "
+                     "divides that distance by one global scale, which "
+                     "ranks the same")
+        elif name in ("ecod", "copod"):
+            extra = ("; `decision_function` recomputes the empirical "
+                     "distributions over the training and the scored points "
+                     "together (PyOD's implementation), so test points also "
+                     "rank against each other")
+        elif name == "lof":
+            extra = "; wraps scikit-learn `LocalOutlierFactor(novelty=True)`"
+        elif name == "pca":
+            extra = "; standardises each feature first (`standardization`)"
+        counterpart = f"`{config}`{extra}" if config else "none"
+        if name == "dbscan":
+            counterpart = ("none: scikit-learn's `DBSCAN` clusters its "
+                           "training data but cannot score new points")
+        text += (f"| {name} | `--detector {name}` | {counterpart} | "
+                 f"{published_column(name) or '-'} |\n")
+    return text
+
+
+def protocol_detector_speed(meta):
+    in_memory = meta["in_memory"]
+    if in_memory:
+        pair = (f"For {', '.join(in_memory)} the `fit_score_timing` example "
+                "times fit and score on the parsed CSV inside one process, "
+                "the counterpart of the Python side's in-memory times; for "
+                "the others, ")
+    else:
+        pair = ("The `fit_score_timing` example cannot choose the detector "
+                "yet (it times Isolation Forest), so ")
+    pair += ("oddity's fit+score is the wall clock of the fit and score "
+             "processes, each parsing the CSV, model file I/O included, "
+             "which favours the counterpart, whose times leave out loading.")
+    neighbor = ", ".join(f"{n:,}" for n in meta["neighbor_sizes"]) or "-"
+    stat = ", ".join(f"{n:,}" for n in meta["stat_sizes"]) or "-"
+    configs = "\n".join(
+        f"  - {name}: `{meta['configs'][name]}`"
+        for name in meta["detectors"] if meta["configs"].get(name))
+    return f"""\
+The synthetic data of the Isolation Forest speed part (same generator,
+same CSV files), {N_FEATURES} features: kNN and LOF at {neighbor} points,
+ECOD, COPOD and HBOS at {stat} points. Both sides fit on every point and
+then score every point as new points.
+
+- **Counterparts**, each in a child process of this script under GNU time
+  that loads the CSV with `pandas.read_csv` and times load, `fit` and
+  scoring (`decision_function`; `-score_samples` for scikit-learn's LOF)
+  inside; between load and fit an untimed warm-up fit on 64 random points
+  laid out as the loaded array compiles PyOD's numba code. They run with
+  their defaults, on one core ("whole process" includes interpreter
+  start-up, imports and the warm-up; the peak memory includes the
+  warm-up's compilation):
+{configs}
+  PyOD's ECOD and COPOD score new points by recomputing the empirical
+  distributions over the training points and the new ones together, so
+  scoring 1M points after fitting 1M processes 2M.
+- **oddity**: `oddity detect data.csv --label label --detector NAME --scale
+  none --format csv -o /dev/null -q --threads {ODDITY_THREADS}` end to end
+  (parse, fit, score, write every scored point), and `oddity fit` and
+  `oddity score model data.csv --format csv -o /dev/null` as separate
+  processes. Above {ODDITY_MAX_FIT_ROWS:,} points oddity fits a uniform
+  sample of `--max-fit-rows` ({ODDITY_MAX_FIT_ROWS:,}) rows by default and
+  scores every point; "every row fitted" adds `--max-fit-rows <points>`, so
+  that it fits every point as the counterpart does.
+- {pair}
+- One run of each (these are the slow detectors); each process may run
+  {meta['timeout_s']:.0f} s. Peak memory is `%M` of GNU `/usr/bin/time`.
+  The machine is shared with other work, so timings carry noise.
+- Ratios are counterpart / oddity: above 1 means oddity is faster or
+  smaller. The counterparts use one core and oddity {ODDITY_THREADS}
+  threads.
+"""
+
+
+def skipped_notes(meta):
+    """Requested detectors this binary does not know."""
+    if not meta.get("unknown"):
+        return []
+    return [f"Skipped, not known to this oddity binary (its `--detector` "
+            f"accepts {', '.join(meta['known'])}): "
+            f"{', '.join(meta['unknown'])}. They run once oddity has them."]
+
+
+def render(info, parts, runtime_s):
     out = [
-        "# Benchmarks: oddity and scikit-learn IsolationForest side by side",
+        "# Benchmarks: oddity side by side with scikit-learn and PyOD",
         "",
         "Generated by `python3 bench/side_by_side.py`; the script rewrites "
         "this file wholesale. Rerun it rather than editing the numbers "
-        "(`--sizes 10000,100000`, `--skip-speed`, `--skip-accuracy` and "
-        "`--data-dir` narrow a run; see `bench/README.md`).",
+        "(`--only`, `--skip-*`, `--sizes`, `--compare`, `--datasets` and "
+        "`--data-dir` narrow a run, `--results` keeps parts run at "
+        "different times; see `bench/README.md`).",
         "",
         f"- Date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC "
         f"(whole run {runtime_s / 60:.1f} min)",
         f"- Machine: {info['cores']} cores available ({info['cpu']}), "
         f"{info['memory']} memory, {info['os']}; shared with other work",
         f"- Versions: {info['oddity']}, scikit-learn {info['sklearn']}, "
+        f"PyOD {info.get('pyod', 'unknown')}, "
         f"numpy {info['numpy']}, pandas {info['pandas']}, "
         f"Python {info['python']}",
         f"- Load average (1 min) at start and end: {info['load']:.2f}, "
         f"{os.getloadavg()[0]:.2f}",
         f"- Threads: oddity `--threads {ODDITY_THREADS}` unless a column says "
         "otherwise; scikit-learn's IsolationForest defaults to `n_jobs=None`,"
-        " one core.",
+        " one core, and so do the PyOD detectors (`n_jobs=1`).",
+        "- Parts: " + "; ".join(
+            f"{name} run {record['date']} ({record['runtime_s'] / 60:.1f} min,"
+            f" load {record['load'][0]:.2f} to {record['load'][1]:.2f})"
+            for name, record in parts.items()) + ".",
         "",
     ]
     printed = []
-    if speed is not None:
+    if "speed" in parts:
+        speed = parts["speed"]["data"]
         out += ["## Speed and memory", "", PROTOCOL_SPEED]
         for title, body in speed_tables(speed):
             out += [f"### {title}", "", body, ""]
             printed.append((title, body))
-    elif not args.skip_speed:
-        out += ["## Speed and memory", "", "Not run.", ""]
-    if accuracy is not None:
+    if "accuracy" in parts:
+        record = parts["accuracy"]
+        meta = record["meta"]
+        results, absent = record["data"]["results"], record["data"]["absent"]
+        n_seeds = len(meta["seeds"])
+        seeds_text = f"{n_seeds} seed" + ("s" if n_seeds != 1 else "")
         out += ["## Accuracy under the ADBench protocol", "",
-                PROTOCOL_ACCURACY]
-        results, absent = accuracy
+                protocol_accuracy(meta["seeds"])]
         if results:
             body, notes = accuracy_tables(results, absent)
-            out += ["### ROC-AUC, mean of 3 seeds", "", body, ""]
+            out += [f"### ROC-AUC, mean of {seeds_text}", "", body, ""]
             out += [f"- {note}" for note in notes] + [""]
-            printed.append(("ADBench ROC-AUC, mean of 3 seeds",
+            printed.append((f"ADBench ROC-AUC, mean of {seeds_text}",
                             body + "\n\n" + "\n".join(notes)))
+            others = [name for name in meta["detectors"] if name != "iforest"]
+            if others or meta.get("unknown"):
+                out += ["### Every detector next to its counterpart", "",
+                        protocol_compare(meta)]
+                grid, summary, notes = compare_tables(
+                    results, meta["detectors"])
+                notes = skipped_notes(meta) + notes
+                out += [f"#### Mean ROC-AUC of {seeds_text} per dataset: "
+                        "oddity / counterpart / ADBench", "",
+                        "`-`: no such value; `err`: failed; `t/o`: timed "
+                        "out (see the notes below).", "", grid, "",
+                        "#### Means per detector", "",
+                        "Means over the datasets where both sides finished "
+                        "every seed (for a detector without a counterpart, "
+                        "where oddity did). \"Largest per-dataset gap\" is "
+                        "the largest |oddity - counterpart| among them. "
+                        "\"ADBench there\" is the published mean over those "
+                        "of them that the paper reports, next to oddity's "
+                        "mean on the same datasets. Times are the mean fit + "
+                        "score seconds of one split.", "", summary, ""]
+                out += [f"- {note}" for note in notes] + [""]
+                printed.append(("Every detector, oddity / counterpart / "
+                                "ADBench", grid))
+                printed.append(("Means per detector",
+                                summary + "\n\n" + "\n".join(notes)))
         else:
-            out += [accuracy_skip_message(args.data_dir), ""]
-    if suite is not None:
-        body = suite_table(suite)
-        out += ["## Every detector under the ADBench protocol", "", SUITE_TEXT,
-                body, ""]
-        printed.append(("Every detector, ADBench protocol", body))
+            out += [meta.get("empty_message")
+                    or accuracy_skip_message(meta["data_dir"]), ""]
+    if "detector-speed" in parts:
+        record = parts["detector-speed"]
+        meta = record["meta"]
+        out += ["## Speed and memory of the other detectors", "",
+                protocol_detector_speed(meta)]
+        notes = skipped_notes(meta)
+        if record["data"]:
+            for title, body in detector_speed_tables(record["data"],
+                                                     meta["in_memory"]):
+                out += [f"### {title}", "", body, ""]
+                printed.append((title, body))
+        else:
+            out += ["No detector of this part was run.", ""]
+        out += [f"- {note}" for note in notes] + ([""] if notes else [])
+    if "suite" in parts:
+        record = parts["suite"]
+        out += ["## Every detector under the ADBench protocol", "", SUITE_TEXT]
+        if record["data"] is not None:
+            body = suite_table(record["data"])
+            out += [body, ""]
+            printed.append(("Every detector, ADBench protocol", body))
+        else:
+            out += ["`oddity bench tabular` failed; see below.", ""]
+        out += [f"- {note}" for note in skipped_notes(record["meta"])]
+        out += [""] if record["meta"].get("unknown") else []
+    cli_errors = [error for record in parts.values()
+                  for error in record.get("cli_errors", [])]
     if cli_errors:
-        out += ["## oddity command failures seen during this run", ""]
+        out += ["## oddity command failures seen during the runs above", ""]
         seen = set()
         for cmd, error in cli_errors:
             if error in seen:
@@ -916,18 +1877,82 @@ def accuracy_skip_message(data_dir):
             "(pass `--data-dir`).")
 
 
+def csv_list(text):
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def int_list(text):
+    return [int(item.replace("_", "")) for item in csv_list(text)]
+
+
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
+        "--only",
+        help="comma-separated parts to run, of " + ", ".join(PARTS)
+             + " (default: all; the --skip-* flags remove parts; `none` "
+             "runs nothing and rewrites the doc from --results)",
+    )
+    parser.add_argument(
         "--sizes",
         default=",".join(map(str, DEFAULT_SIZES)),
-        help="comma-separated numbers of synthetic points "
-             "(default: 10000,100000,1000000)",
+        help="comma-separated numbers of synthetic points for the Isolation "
+             "Forest speed part (default: %(default)s)",
     )
-    parser.add_argument("--skip-speed", action="store_true")
-    parser.add_argument("--skip-accuracy", action="store_true")
+    parser.add_argument("--skip-speed", action="store_true",
+                        help="skip the Isolation Forest speed part")
+    parser.add_argument("--skip-accuracy", action="store_true",
+                        help="skip the ADBench accuracy part (Isolation "
+                             "Forest and every compared detector)")
+    parser.add_argument("--skip-detector-speed", action="store_true",
+                        help="skip the speed part of kNN, LOF, ECOD, COPOD "
+                             "and HBOS")
     parser.add_argument("--skip-suite", action="store_true",
                         help="skip `oddity bench tabular` over every detector")
+    parser.add_argument(
+        "--compare",
+        default=",".join(COMPARE_DETECTORS),
+        help="oddity detectors to run next to their counterparts, in the "
+             "accuracy part and (knn, lof, ecod, copod, hbos) the detector "
+             "speed part; names this binary does not know are skipped with "
+             "a note (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--datasets",
+        help="comma-separated ADBench dataset names for the accuracy part "
+             "(default: every one in the data folder)",
+    )
+    parser.add_argument(
+        "--seeds",
+        default=",".join(map(str, ADBENCH_SEEDS)),
+        help="ADBench seeds (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=ACCURACY_TIMEOUT_S,
+        help="seconds one side of one detector may spend on one ADBench "
+             "split (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--neighbor-sizes",
+        default=",".join(map(str, DEFAULT_NEIGHBOR_SIZES)),
+        help="synthetic sizes for kNN and LOF in the detector speed part "
+             "(default: %(default)s; empty for none)",
+    )
+    parser.add_argument(
+        "--stat-sizes",
+        default=",".join(map(str, DEFAULT_STAT_SIZES)),
+        help="synthetic sizes for ECOD, COPOD and HBOS in the detector speed "
+             "part (default: %(default)s; empty for none)",
+    )
+    parser.add_argument(
+        "--speed-timeout",
+        type=float,
+        default=SPEED_TIMEOUT_S,
+        help="seconds one process of the detector speed part may run "
+             "(default: %(default)s)",
+    )
     parser.add_argument(
         "--detectors",
         default=",".join(SUITE_DETECTORS),
@@ -946,12 +1971,72 @@ def parse_args():
         default=DOC_PATH,
         help="markdown file to write (default: %(default)s)",
     )
-    return parser.parse_args()
+    parser.add_argument(
+        "--results",
+        type=Path,
+        help="JSON file of results kept between runs: the parts run now "
+             "replace theirs in it, and the doc shows every part it holds "
+             "(run parts one at a time, each regenerating the whole doc)",
+    )
+    args = parser.parse_args()
+    parts = set(csv_list(args.only)) if args.only else set(PARTS)
+    parts.discard("none")
+    unknown = parts - set(PARTS)
+    if unknown:
+        parser.error(f"--only: unknown part(s) {', '.join(sorted(unknown))}; "
+                     f"the parts are {', '.join(PARTS)}")
+    for part, skip in (("speed", args.skip_speed),
+                       ("accuracy", args.skip_accuracy),
+                       ("detector-speed", args.skip_detector_speed),
+                       ("suite", args.skip_suite)):
+        if skip:
+            parts.discard(part)
+    args.parts = [part for part in PARTS if part in parts]
+    return args
+
+
+def json_default(value):
+    """numpy scalars and paths in results."""
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} as JSON")
+
+
+def load_results(path):
+    """Parts kept from earlier runs (speed keyed by int sizes again)."""
+    if path is None or not path.exists():
+        return {}
+    parts = json.loads(path.read_text()).get("parts", {})
+    if "speed" in parts:
+        parts["speed"]["data"] = {
+            int(n): value for n, value in parts["speed"]["data"].items()}
+    return parts
+
+
+def run_part(name, func):
+    """Runs one part; returns its record for rendering and the JSON file."""
+    started = time.perf_counter()
+    load = os.getloadavg()[0]
+    cli_errors = []
+    data, meta = func(cli_errors)
+    return {
+        "date": f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        "runtime_s": time.perf_counter() - started,
+        "load": [load, os.getloadavg()[0]],
+        "cli_errors": cli_errors,
+        "meta": meta,
+        "data": data,
+    }
 
 
 def main():
     if len(sys.argv) == 5 and sys.argv[1] == "--sklearn-worker":
         sklearn_worker(*sys.argv[2:])
+        return
+    if len(sys.argv) == 5 and sys.argv[1] == "--counterpart-worker":
+        counterpart_worker(*sys.argv[2:])
         return
     args = parse_args()
     if not Path(GNU_TIME).exists():
@@ -960,38 +2045,101 @@ def main():
     started = time.perf_counter()
     ensure_oddity()
     info = machine_info()
-    cli_errors = []
+    parts = load_results(args.results)
     workdir = Path(tempfile.mkdtemp(prefix="oddity-bench-"))
     try:
-        speed = None
-        if not args.skip_speed:
-            sizes = [int(size) for size in args.sizes.split(",") if size]
-            speed = {n: speed_one_size(n, workdir, cli_errors) for n in sizes}
-        accuracy = None
-        if not args.skip_accuracy:
-            reference = args.data_dir.parent / "reference"
-            if args.data_dir.is_dir() and reference.is_dir():
-                accuracy = run_accuracy(args.data_dir, workdir, cli_errors)
-            else:
-                print(accuracy_skip_message(args.data_dir))
-        suite = None
-        if not args.skip_suite and args.data_dir.is_dir():
+        known = oddity_detectors(workdir)
+        compare, unknown = split_known(csv_list(args.compare), known)
+        print(f"oddity detectors: {', '.join(known)}"
+              + (f"; skipped (unknown): {', '.join(unknown)}"
+                 if unknown else ""), flush=True)
+        if not args.parts:
+            print("no part to run")
+
+        def speed_part(cli_errors):
+            sizes = int_list(args.sizes)
+            return ({n: speed_one_size(n, workdir, cli_errors)
+                     for n in sizes}, {"sizes": sizes})
+
+        def accuracy_part(cli_errors):
+            seeds = int_list(args.seeds)
+            meta = {
+                "seeds": seeds, "detectors": compare, "unknown": unknown,
+                "known": known, "timeout_s": args.timeout,
+                "data_dir": str(args.data_dir),
+                "configs": {name: describe_counterpart(name)
+                            for name in compare},
+            }
+            results, absent = run_accuracy(
+                args.data_dir, workdir, cli_errors, compare, seeds,
+                csv_list(args.datasets) if args.datasets else None,
+                args.timeout)
+            if not results and args.datasets:
+                meta["empty_message"] = (
+                    f"No dataset of `--datasets {args.datasets}` was found "
+                    f"under `{args.data_dir}`.")
+            return {"results": results, "absent": absent}, meta
+
+        def detector_speed_part(cli_errors):
+            wanted = [name for name in compare
+                      if name in NEIGHBOR_DETECTORS + STAT_DETECTORS]
+            in_memory = in_memory_detectors(workdir, wanted)
+            meta = {
+                "detectors": wanted,
+                "unknown": [name for name in unknown
+                            if name in NEIGHBOR_DETECTORS + STAT_DETECTORS],
+                "known": known,
+                "neighbor_sizes": int_list(args.neighbor_sizes),
+                "stat_sizes": int_list(args.stat_sizes),
+                "in_memory": in_memory, "timeout_s": args.speed_timeout,
+                "configs": {name: describe_counterpart(name, for_speed=True)
+                            for name in wanted},
+            }
+            entries = detector_speed(
+                wanted, meta["neighbor_sizes"], meta["stat_sizes"],
+                in_memory, workdir, cli_errors, args.speed_timeout)
+            return entries, meta
+
+        def suite_part(cli_errors):
+            detectors, missing = split_known(csv_list(args.detectors), known)
             print("detector suite: oddity bench tabular", flush=True)
-            suite = run_detector_suite(
-                args.data_dir, args.detectors.split(","), workdir, cli_errors)
+            rows = run_detector_suite(args.data_dir, detectors, workdir,
+                                      cli_errors) if detectors else None
+            return rows, {"unknown": missing, "known": known}
+
+        runners = {"speed": speed_part, "accuracy": accuracy_part,
+                   "detector-speed": detector_speed_part, "suite": suite_part}
+        for name in args.parts:
+            if name == "accuracy" and not (
+                    args.data_dir.is_dir()
+                    and (args.data_dir.parent / "reference").is_dir()):
+                print(accuracy_skip_message(args.data_dir))
+                continue
+            if name == "suite" and not args.data_dir.is_dir():
+                continue
+            parts[name] = run_part(name, runners[name])
+            if args.results is not None:
+                args.results.parent.mkdir(parents=True, exist_ok=True)
+                args.results.write_text(json.dumps(
+                    {"parts": parts}, indent=1, default=json_default))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
     runtime_s = time.perf_counter() - started
-    doc, printed = render(args, info, speed, accuracy, suite, cli_errors,
-                          runtime_s)
+    ordered = {name: parts[name] for name in PARTS if name in parts}
+    doc, printed = render(info, ordered, runtime_s)
     args.doc.parent.mkdir(parents=True, exist_ok=True)
     args.doc.write_text(doc)
     print()
     for title, body in printed:
         print(f"{title}\n\n{body}\n")
-    for cmd, error in cli_errors[:5]:
+    errors = [error for record in ordered.values()
+              for error in record.get("cli_errors", [])]
+    for cmd, error in errors[:5]:
         print(f"oddity failed: {cmd}\n  {error}")
+    for name, record in ordered.items():
+        print(f"part {name}: {record['runtime_s'] / 60:.1f} min "
+              f"({record['date']})")
     print(f"wrote {args.doc} in {runtime_s / 60:.1f} min")
 
 

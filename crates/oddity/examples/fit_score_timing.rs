@@ -1,9 +1,11 @@
 //! Times the compute phases of Isolation Forest on a CSV held in memory, so
 //! that side-by-side scripts can compare fit and score without file parsing.
 //!
-//! Usage: `cargo run --release --example fit_score_timing -- FILE [LABEL_COLUMN]`
-//! Prints one JSON object: load, fit (preparation, detector, calibration)
-//! and score seconds, and the number of points.
+//! Usage: `cargo run --release --example fit_score_timing -- FILE [LABEL_COLUMN]
+//! [DETECTOR] [MAX_FIT_ROWS]` (`-` skips the label; the detector is a
+//! `--detector` name, default iforest).
+//! Prints one JSON object: the detector, load, fit (preparation, detector,
+//! calibration) and score seconds, and the number of points.
 
 use std::time::Instant;
 
@@ -15,8 +17,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let path = args
         .next()
-        .ok_or("usage: fit_score_timing FILE [LABEL_COLUMN]")?;
-    let label = args.next();
+        .ok_or("usage: fit_score_timing FILE [LABEL_COLUMN] [DETECTOR] [MAX_FIT_ROWS]")?;
+    let label = args.next().filter(|label| label != "-");
+    let detector_name = args.next().unwrap_or_else(|| "iforest".to_string());
+    let detector = oddity::detector::detector_by_name(&detector_name)
+        .ok_or_else(|| format!("unknown detector {detector_name:?}"))?;
+    let defaults = FitOptions::default();
+    let max_fit_rows = match args.next() {
+        Some(text) => text.parse()?,
+        None => defaults.max_fit_rows,
+    };
 
     let started = Instant::now();
     let frame = read_all(&Input::Path(path.clone().into()), &ReadOptions::default())?;
@@ -27,7 +37,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             label,
             ..ColumnSelection::default()
         },
-        ..FitOptions::default()
+        detector,
+        max_fit_rows,
+        ..defaults
     };
     let started = Instant::now();
     let model = Model::fit_frame(&frame, &options, &path, frame.n_rows() as u64)?;
@@ -41,7 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let n_anomalies = points.iter().filter(|point| point.is_anomaly).count();
     println!(
-        "{{\"n_points\": {}, \"load_s\": {loaded:.4}, \"fit_s\": {fitted:.4}, \"score_s\": {scored:.4}, \"n_anomalies\": {n_anomalies}}}",
+        "{{\"detector\": \"{detector_name}\", \"n_points\": {}, \"load_s\": {loaded:.4}, \"fit_s\": {fitted:.4}, \"score_s\": {scored:.4}, \"n_anomalies\": {n_anomalies}}}",
         points.len()
     );
     Ok(())

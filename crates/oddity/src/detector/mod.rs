@@ -20,6 +20,7 @@ mod copod;
 mod dbscan;
 mod ecdf;
 mod ecod;
+mod ensemble;
 mod hbos;
 mod iforest;
 mod kmeans;
@@ -32,6 +33,10 @@ mod pca;
 pub use copod::{Copod, CopodParams};
 pub use dbscan::{Dbscan, DbscanClustering, DbscanParams};
 pub use ecod::{Ecod, EcodParams};
+pub use ensemble::{
+    Combination, Ensemble, EnsembleParams, MAX_MEMBERS, MAX_RANK_REFERENCE, Normalisation,
+    auto_params,
+};
 pub use hbos::{Hbos, HbosParams};
 pub use iforest::{IsolationForest, IsolationForestParams, MaxSamples, SplitKind};
 pub use kmeans::{KMeans, KMeansParams, KMeansScale};
@@ -147,6 +152,8 @@ pub enum DetectorParams {
     KMeans(KMeansParams),
     /// DBSCAN reachability from core points.
     Dbscan(DbscanParams),
+    /// Several detectors' normalised scores, combined.
+    Ensemble(EnsembleParams),
 }
 
 impl Default for DetectorParams {
@@ -169,6 +176,7 @@ impl DetectorParams {
             DetectorParams::Mcd(params) => params.validate(),
             DetectorParams::KMeans(params) => params.validate(),
             DetectorParams::Dbscan(params) => params.validate(),
+            DetectorParams::Ensemble(params) => params.validate(),
         }
     }
 
@@ -195,6 +203,9 @@ impl DetectorParams {
             DetectorParams::Dbscan(params) => {
                 Ok(FittedDetector::Dbscan(Dbscan::fit(params, points)?))
             }
+            DetectorParams::Ensemble(params) => {
+                Ok(FittedDetector::Ensemble(Ensemble::fit(params, points)?))
+            }
         }
     }
 
@@ -211,6 +222,7 @@ impl DetectorParams {
             DetectorParams::Mcd(params) => params.name(),
             DetectorParams::KMeans(params) => params.name(),
             DetectorParams::Dbscan(params) => params.name(),
+            DetectorParams::Ensemble(params) => params.name(),
         }
     }
 
@@ -259,6 +271,7 @@ pub enum FittedDetector {
     Mcd(Mcd),
     KMeans(KMeans),
     Dbscan(Dbscan),
+    Ensemble(Ensemble),
 }
 
 impl FittedDetector {
@@ -274,6 +287,7 @@ impl FittedDetector {
             FittedDetector::Mcd(detector) => detector,
             FittedDetector::KMeans(detector) => detector,
             FittedDetector::Dbscan(detector) => detector,
+            FittedDetector::Ensemble(detector) => detector,
         }
     }
 
@@ -296,6 +310,9 @@ impl FittedDetector {
             FittedDetector::Mcd(detector) => DetectorParams::Mcd(detector.params().clone()),
             FittedDetector::KMeans(detector) => DetectorParams::KMeans(detector.params().clone()),
             FittedDetector::Dbscan(detector) => DetectorParams::Dbscan(detector.params().clone()),
+            FittedDetector::Ensemble(detector) => {
+                DetectorParams::Ensemble(detector.params().clone())
+            }
         }
     }
 }
@@ -353,6 +370,7 @@ pub fn detector_by_name(name: &str) -> Option<DetectorParams> {
         "mcd" => DetectorParams::Mcd(McdParams::default()),
         "kmeans" => DetectorParams::KMeans(KMeansParams::default()),
         "dbscan" => DetectorParams::Dbscan(DbscanParams::default()),
+        "auto" | "ensemble" => DetectorParams::Ensemble(auto_params()),
         _ => return None,
     };
     Some(params)
@@ -361,6 +379,7 @@ pub fn detector_by_name(name: &str) -> Option<DetectorParams> {
 /// Every name [`detector_by_name`] knows, for help and error messages.
 pub const DETECTOR_NAMES: &[&str] = &[
     "iforest", "eif", "ecod", "copod", "hbos", "knn", "lof", "pca", "mcd", "kmeans", "dbscan",
+    "auto",
 ];
 
 /// Normalises non-negative raw attributions to shares summing to 1.
