@@ -232,30 +232,42 @@ impl DetectorParams {
     /// values of the wrong type are errors naming the parameter; the result
     /// is validated.
     pub fn with_settings(&self, settings: &[(String, String)]) -> Result<Self, ParamError> {
-        let mut document = serde_json::to_value(self)
-            .map_err(|error| ParamError::new("detector", "must be representable as JSON", error))?;
-        let fields = document
-            .as_object_mut()
-            .and_then(|variants| variants.values_mut().next())
-            .and_then(serde_json::Value::as_object_mut)
-            .ok_or_else(|| ParamError::new("detector", "has no parameters to set", self.name()))?;
-        for (name, text) in settings {
-            let Some(slot) = fields.get_mut(name.as_str()) else {
-                let known: Vec<&str> = fields.keys().map(String::as_str).collect();
-                return Err(ParamError::new(
-                    "parameter",
-                    format!("must be one of {} for {}", known.join(", "), self.name()),
-                    name,
-                ));
-            };
-            *slot = serde_json::from_str(text)
-                .unwrap_or_else(|_| serde_json::Value::String(text.clone()));
-        }
-        let updated: DetectorParams = serde_json::from_value(document)
-            .map_err(|error| ParamError::new("parameter", "has the wrong type", error))?;
+        let updated = set_named_fields(self, self.name(), settings)?;
         updated.validate()?;
         Ok(updated)
     }
+}
+
+/// Sets fields of the one variant of an externally tagged parameter enum by
+/// name, each value read as JSON or else as a plain string; `family` names
+/// the variant in errors. Unknown names and values of the wrong type are
+/// errors naming the parameter. The result is not validated.
+pub(crate) fn set_named_fields<T: Serialize + serde::de::DeserializeOwned>(
+    params: &T,
+    family: &str,
+    settings: &[(String, String)],
+) -> Result<T, ParamError> {
+    let mut document = serde_json::to_value(params)
+        .map_err(|error| ParamError::new("detector", "must be representable as JSON", error))?;
+    let fields = document
+        .as_object_mut()
+        .and_then(|variants| variants.values_mut().next())
+        .and_then(serde_json::Value::as_object_mut)
+        .ok_or_else(|| ParamError::new("detector", "has no parameters to set", family))?;
+    for (name, text) in settings {
+        let Some(slot) = fields.get_mut(name.as_str()) else {
+            let known: Vec<&str> = fields.keys().map(String::as_str).collect();
+            return Err(ParamError::new(
+                "parameter",
+                format!("must be one of {} for {family}", known.join(", ")),
+                name,
+            ));
+        };
+        *slot =
+            serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::String(text.clone()));
+    }
+    serde_json::from_value(document)
+        .map_err(|error| ParamError::new("parameter", "has the wrong type", error))
 }
 
 /// A fitted detector of any family.

@@ -159,28 +159,14 @@ impl OnlineParams {
     /// the wrong type are errors naming the parameter; the result is
     /// validated.
     pub fn with_settings(&self, settings: &[(String, String)]) -> Result<Self, OnlineError> {
-        let mut document = serde_json::to_value(self).map_err(|error| {
-            OnlineError::param("detector", "must be representable as JSON", error)
-        })?;
-        let fields = document
-            .as_object_mut()
-            .and_then(|variants| variants.values_mut().next())
-            .and_then(serde_json::Value::as_object_mut)
-            .ok_or_else(|| OnlineError::param("detector", "has no parameters", self.name()))?;
-        for (name, text) in settings {
-            let Some(slot) = fields.get_mut(name.as_str()) else {
-                let known: Vec<&str> = fields.keys().map(String::as_str).collect();
-                return Err(OnlineError::param(
-                    "parameter",
-                    format!("must be one of {} for {}", known.join(", "), self.name()),
-                    name,
-                ));
-            };
-            *slot = serde_json::from_str(text)
-                .unwrap_or_else(|_| serde_json::Value::String(text.clone()));
-        }
-        let updated: OnlineParams = serde_json::from_value(document)
-            .map_err(|error| OnlineError::param("parameter", "has the wrong type", error))?;
+        let updated =
+            crate::detector::set_named_fields(self, self.name(), settings).map_err(|error| {
+                OnlineError::Param {
+                    name: error.name,
+                    requirement: error.requirement,
+                    value: error.value,
+                }
+            })?;
         updated.validate()?;
         Ok(updated)
     }
