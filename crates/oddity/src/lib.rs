@@ -48,6 +48,7 @@ pub mod nab;
 pub mod online;
 pub mod pipeline;
 pub mod prep;
+mod special;
 pub mod stream;
 pub mod threshold;
 

@@ -44,6 +44,7 @@
 //! neighbours with robust z-scores, averaged; its documentation gives the
 //! reason and the measured ROC-AUC.
 
+use crate::special::erf;
 use ndarray::{ArrayView1, ArrayView2, Axis};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
@@ -676,24 +677,6 @@ fn thin(sorted: Vec<f64>, keep: usize) -> Vec<f64> {
         .collect()
 }
 
-/// The error function, by the Chebyshev fit of Numerical Recipes' `erfc`
-/// (fractional error below 1.2e-7 everywhere), which is far finer than a
-/// normalised score needs.
-fn erf(x: f64) -> f64 {
-    let z = x.abs();
-    let t = 1.0 / (1.0 + 0.5 * z);
-    let poly = -z * z - 1.265_512_23
-        + t * (1.000_023_68
-            + t * (0.374_091_96
-                + t * (0.096_784_18
-                    + t * (-0.186_288_06
-                        + t * (0.278_868_07
-                            + t * (-1.135_203_98
-                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
-    let erfc = t * poly.exp();
-    if x >= 0.0 { 1.0 - erfc } else { erfc - 1.0 }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1031,22 +1014,6 @@ mod tests {
                 "{value}: {got}"
             );
         }
-    }
-
-    #[test]
-    fn erf_matches_known_values() {
-        for (x, want) in [
-            (0.0, 0.0),
-            (0.5, 0.520_499_877_813_046_5),
-            (1.0, 0.842_700_792_949_714_9),
-            (2.0, 0.995_322_265_018_952_7),
-            (-1.0, -0.842_700_792_949_714_9),
-            (6.0, 1.0),
-        ] {
-            approx::assert_abs_diff_eq!(erf(x), want, epsilon = 2e-7);
-        }
-        assert_eq!(erf(f64::INFINITY), 1.0);
-        assert_eq!(erf(f64::NEG_INFINITY), -1.0);
     }
 
     #[test]

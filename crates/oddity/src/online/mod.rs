@@ -34,12 +34,14 @@
 //! ```
 
 pub mod hst;
+pub mod likelihood;
 pub mod rcf;
 mod rng;
 
 use serde::{Deserialize, Serialize};
 
 pub use hst::{HalfSpaceTrees, HalfSpaceTreesParams};
+pub use likelihood::{AnomalyLikelihood, AnomalyLikelihoodParams, log_likelihood};
 pub use rcf::{DiVector, RandomCutForest, RandomCutForestParams};
 
 /// A detector that learns one point at a time in bounded memory.
@@ -108,7 +110,7 @@ pub enum OnlineError {
 }
 
 impl OnlineError {
-    fn param(
+    pub(crate) fn param(
         name: &'static str,
         requirement: impl Into<String>,
         value: impl std::fmt::Display,
