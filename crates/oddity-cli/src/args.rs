@@ -156,6 +156,37 @@ pub enum BenchCommand {
         after_help = "Example:\n  oddity bench tabular ../shared/data/tabular --detectors iforest,eif -o results.csv"
     )]
     Tabular(BenchTabularArgs),
+    /// Numenta Anomaly Benchmark: stream every series of the corpus through
+    /// oddity's NAB detector, optimise the threshold per profile as NAB
+    /// v1.1 does, and print the scores beside the published scoreboard.
+    #[command(
+        after_help = "Example:\n  oddity bench nab ../shared/data/nab --seeds 1,2,3 -o nab.csv"
+    )]
+    Nab(BenchNabArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchNabArgs {
+    /// NAB checkout: `data/`, `labels/combined_windows.json`, and optionally
+    /// `config/profiles.json` and `scoreboard.csv`.
+    pub dir: PathBuf,
+    /// The detector configuration as JSON (a file or inline text); fields
+    /// left out keep their defaults, e.g. '{"context": []}'.
+    #[arg(long, value_name = "JSON")]
+    pub config: Option<String>,
+    /// Set a parameter of the online detector, NAME=VALUE (repeatable).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Seeds of the detector's random generators; scores are reported per
+    /// seed and on average.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    pub seeds: Vec<u64>,
+    /// Published scoreboard (default: DIR/scoreboard.csv).
+    #[arg(long, value_name = "FILE")]
+    pub scoreboard: Option<PathBuf>,
+    /// Also write the per-seed, per-profile results as CSV here.
+    #[arg(long, short, value_name = "PATH")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

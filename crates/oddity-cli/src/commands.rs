@@ -15,8 +15,8 @@ use oddity::pipeline::{ExplainWhich, FrameSource, Model, labels_from_column};
 use serde_json::json;
 
 use crate::args::{
-    BenchCommand, BenchTabularArgs, Cli, Command, DetectArgs, EvalArgs, FitArgs, InspectArgs,
-    OutputArgs, OutputFormat, ScoreArgs, StreamArgs, StreamFormat, fit_options, input,
+    BenchCommand, BenchNabArgs, BenchTabularArgs, Cli, Command, DetectArgs, EvalArgs, FitArgs,
+    InspectArgs, OutputArgs, OutputFormat, ScoreArgs, StreamArgs, StreamFormat, fit_options, input,
     named_detector, parse_settings, selection,
 };
 use crate::output::{Passthrough, PointWriter, RunSummary};
@@ -31,6 +31,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stream(args) => stream(args, quiet),
         Command::Inspect(args) => inspect(&args),
         Command::Bench(BenchCommand::Tabular(args)) => bench_tabular(&args),
+        Command::Bench(BenchCommand::Nab(args)) => bench_nab(&args),
     }
 }
 
@@ -719,6 +720,154 @@ fn write_stream_point(
             csv.write_record(&fields)?;
             csv.flush()?;
         }
+    }
+    Ok(())
+}
+
+fn bench_nab(args: &BenchNabArgs) -> anyhow::Result<()> {
+    use oddity::nab::{
+        CorpusSweep, NabDetectorParams, PROBATIONARY_PERCENT, Profile, load_corpus_data,
+        load_profiles, load_scoreboard, load_windows,
+    };
+
+    let mut params = match &args.config {
+        None => NabDetectorParams::default(),
+        Some(text) => {
+            let text = if Path::new(text).is_file() {
+                std::fs::read_to_string(text).with_context(|| format!("reading {text}"))?
+            } else {
+                text.clone()
+            };
+            serde_json::from_str(&text).context("--config is not a NAB detector configuration")?
+        }
+    };
+    params.detector = params
+        .detector
+        .with_settings(&parse_settings(&args.params)?)?;
+    params.validate()?;
+    anyhow::ensure!(!args.seeds.is_empty(), "--seeds needs at least one seed");
+
+    let corpus = load_corpus_data(args.dir.join("data"))?;
+    let windows = load_windows(args.dir.join("labels/combined_windows.json"))?;
+    let profiles_path = args.dir.join("config/profiles.json");
+    let profiles = if profiles_path.is_file() {
+        load_profiles(&profiles_path)?
+    } else {
+        Profile::nab_profiles().to_vec()
+    };
+    // NAB's scoreboard order: standard first, then the two rewards.
+    let order = ["standard", "reward_low_FP_rate", "reward_low_FN_rate"];
+    let profiles: Vec<Profile> = order
+        .iter()
+        .filter_map(|name| profiles.iter().find(|p| p.name() == *name).cloned())
+        .collect();
+    anyhow::ensure!(
+        profiles.len() == order.len(),
+        "{}: needs the profiles {}",
+        profiles_path.display(),
+        order.join(", ")
+    );
+
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    writeln!(
+        out,
+        "NAB corpus: {} series, {} points, {} windows; probation {:.0}%",
+        corpus.len(),
+        corpus.values().map(|s| s.values.len()).sum::<usize>(),
+        windows.n_windows(),
+        PROBATIONARY_PERCENT * 100.0
+    )?;
+    writeln!(out, "configuration: {}", serde_json::to_string(&params)?)?;
+    writeln!(
+        out,
+        "{:<6} {:>18} {:>18} {:>18} {:>9}",
+        "seed", "standard", "low FP", "low FN", "seconds"
+    )?;
+    let mut csv_rows = Vec::new();
+    let mut totals = [0.0; 3];
+    for &seed in &args.seeds {
+        let mut seeded = params.clone();
+        seeded.detector = params
+            .detector
+            .with_settings(&[("seed".to_string(), seed.to_string())])?;
+        let start = std::time::Instant::now();
+        let results = seeded.score_corpus(&corpus)?;
+        let seconds = start.elapsed().as_secs_f64();
+        let sweep = CorpusSweep::new(&results, &windows, PROBATIONARY_PERCENT)?;
+        write!(out, "{seed:<6}")?;
+        for (slot, profile) in profiles.iter().enumerate() {
+            let best = sweep.optimise_threshold(profile);
+            totals[slot] += best.normalised;
+            let cell = format!("{:.1} @{:.4}", best.normalised, best.threshold);
+            write!(out, " {cell:>18}")?;
+            csv_rows.push(format!(
+                "{seed},{},{},{},{},{},{},{},{seconds:.3}",
+                profile.name(),
+                best.threshold,
+                best.normalised,
+                best.raw,
+                best.counts.true_positives,
+                best.counts.false_positives,
+                best.counts.false_negatives
+            ));
+        }
+        writeln!(out, " {seconds:>9.1}")?;
+        out.flush()?;
+    }
+    let n_seeds = args.seeds.len() as f64;
+    let means = totals.map(|total| total / n_seeds);
+    writeln!(
+        out,
+        "{:<6} {:>18.1} {:>18.1} {:>18.1}",
+        "mean", means[0], means[1], means[2]
+    )?;
+
+    let scoreboard_path = args
+        .scoreboard
+        .clone()
+        .unwrap_or_else(|| args.dir.join("scoreboard.csv"));
+    match load_scoreboard(&scoreboard_path) {
+        Ok(mut published) => {
+            published.push(oddity::nab::PublishedScore {
+                detector: format!("oddity (mean of {} seeds)", args.seeds.len()),
+                scores: means,
+            });
+            published.sort_by(|a, b| b.scores[0].total_cmp(&a.scores[0]));
+            writeln!(out)?;
+            writeln!(
+                out,
+                "{:<4} {:<28} {:>9} {:>9} {:>9}",
+                "rank", "detector", "standard", "low FP", "low FN"
+            )?;
+            for (rank, entry) in published.iter().enumerate() {
+                writeln!(
+                    out,
+                    "{:<4} {:<28} {:>9.1} {:>9.1} {:>9.1}",
+                    rank + 1,
+                    entry.detector,
+                    entry.scores[0],
+                    entry.scores[1],
+                    entry.scores[2]
+                )?;
+            }
+        }
+        Err(error) => writeln!(out, "no published scoreboard: {error}")?,
+    }
+    out.flush()?;
+
+    if let Some(path) = &args.output {
+        let mut file = BufWriter::new(
+            File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        );
+        writeln!(
+            file,
+            "seed,profile,threshold,normalised,raw,true_positives,false_positives,false_negatives,seconds"
+        )?;
+        for row in csv_rows {
+            writeln!(file, "{row}")?;
+        }
+        file.flush()?;
     }
     Ok(())
 }

@@ -703,3 +703,75 @@ fn stream_names_a_category_feature_and_refuses_a_batch_model() {
         .code(EXIT_BAD_MODEL)
         .stderr(predicate::str::contains("not a stream model"));
 }
+
+/// A two-series NAB checkout in miniature: a daily cycle every 15 minutes,
+/// one series with a planted level shift inside its window.
+fn tiny_nab(dir: &TempDir) -> PathBuf {
+    let root = dir.path().join("nab");
+    std::fs::create_dir_all(root.join("data/synthetic")).unwrap();
+    std::fs::create_dir_all(root.join("labels")).unwrap();
+    // Every 15 minutes from 2014-01-01 00:00; 2000 points stay in January.
+    let stamp = |i: i64| {
+        let (day, hour, minute) = (1 + i / 96, (i % 96) / 4, (i % 4) * 15);
+        format!("2014-01-{day:02} {hour:02}:{minute:02}:00")
+    };
+    for (name, shift) in [("calm.csv", false), ("shifted.csv", true)] {
+        let mut text = String::from("timestamp,value\n");
+        for i in 0..2000i64 {
+            let base = 10.0 + ((i % 96) as f64 / 15.0).sin() + (i * 7919 % 13) as f64 * 0.05;
+            let value = if shift && (1500..1600).contains(&i) {
+                base + 20.0
+            } else {
+                base
+            };
+            text.push_str(&format!("{},{value}\n", stamp(i)));
+        }
+        std::fs::write(root.join("data/synthetic").join(name), text).unwrap();
+    }
+    let windows = format!(
+        "{{\"synthetic/calm.csv\": [], \"synthetic/shifted.csv\": [[\"{}.000000\", \"{}.000000\"]]}}",
+        stamp(1450),
+        stamp(1550)
+    );
+    std::fs::write(root.join("labels/combined_windows.json"), windows).unwrap();
+    root
+}
+
+#[test]
+fn bench_nab_scores_a_corpus_and_writes_per_profile_rows() {
+    let dir = TempDir::new().unwrap();
+    let root = tiny_nab(&dir);
+    let csv = dir.path().join("nab.csv");
+    let text = stdout_of(
+        oddity()
+            .args(["bench", "nab"])
+            .arg(&root)
+            .args(["--seeds", "1,2", "-o"])
+            .arg(&csv),
+    );
+    assert!(text.contains("2 series, 4000 points, 1 windows"), "{text}");
+    assert!(text.contains("no published scoreboard"), "{text}");
+    let rows = std::fs::read_to_string(&csv).unwrap();
+    let rows: Vec<&str> = rows.lines().collect();
+    assert_eq!(rows.len(), 1 + 2 * 3, "{rows:?}");
+    // The planted shift is found at the start of its window on every
+    // profile: a perfect normalised score.
+    for row in &rows[1..] {
+        let normalised: f64 = row.split(',').nth(3).unwrap().parse().unwrap();
+        assert!(normalised > 90.0, "{row}");
+    }
+
+    oddity()
+        .args(["bench", "nab"])
+        .arg(&root)
+        .args(["--config", "{\"spatial_tolerance\": -1}"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("spatial_tolerance"));
+    oddity()
+        .args(["bench", "nab"])
+        .arg(dir.path().join("missing"))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("missing"));
+}

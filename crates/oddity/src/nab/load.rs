@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, NaiveDate};
 use serde::Deserialize;
 
-use super::{CorpusWindows, NabError, Profile, SeriesResult, Window};
+use super::{CorpusWindows, NabError, Profile, SeriesData, SeriesResult, Window};
 
 /// Reads NAB's windows file (`labels/combined_windows.json`): an object
 /// mapping each series path to a list of `[start, end]` timestamp pairs.
@@ -133,7 +133,114 @@ pub fn load_thresholds(path: impl AsRef<Path>) -> Result<Thresholds, NabError> {
 /// An unreadable or malformed file, a missing column, or a cell that is
 /// not a timestamp or a number; errors name the file and line.
 pub fn load_series_result(path: impl AsRef<Path>) -> Result<SeriesResult, NabError> {
+    let (timestamps, scores) = load_series_column(path.as_ref(), "anomaly_score")?;
+    Ok(SeriesResult { timestamps, scores })
+}
+
+/// Reads one series of NAB's corpus: a CSV file with `timestamp` and
+/// `value` columns, as under NAB's `data/` folder.
+///
+/// # Errors
+///
+/// As [`load_series_result`], for the `value` column.
+pub fn load_series_data(path: impl AsRef<Path>) -> Result<SeriesData, NabError> {
+    let (timestamps, values) = load_series_column(path.as_ref(), "value")?;
+    Ok(SeriesData { timestamps, values })
+}
+
+/// Reads every series under NAB's `data/` folder
+/// (`<data_dir>/<category>/<name>.csv`), keyed by series path
+/// (`<category>/<name>.csv`, as in the windows file). Files not ending in
+/// `.csv` are skipped.
+///
+/// # Errors
+///
+/// An unreadable folder or any [`load_series_data`] error.
+pub fn load_corpus_data(
+    data_dir: impl AsRef<Path>,
+) -> Result<BTreeMap<String, SeriesData>, NabError> {
+    let mut corpus = BTreeMap::new();
+    for category_dir in sorted_entries(data_dir.as_ref())? {
+        if !category_dir.is_dir() {
+            continue;
+        }
+        let Some(category) = category_dir.file_name().and_then(|name| name.to_str()) else {
+            continue;
+        };
+        for file in sorted_entries(&category_dir)? {
+            let Some(file_name) = file.file_name().and_then(|name| name.to_str()) else {
+                continue;
+            };
+            if file.is_file() && file_name.ends_with(".csv") {
+                corpus.insert(format!("{category}/{file_name}"), load_series_data(&file)?);
+            }
+        }
+    }
+    Ok(corpus)
+}
+
+/// One detector's published NAB scores, normalised, per profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublishedScore {
+    /// The detector's name as NAB's results folder spells it (`numenta`).
+    pub detector: String,
+    /// Scores on the standard, low-false-positive and low-false-negative
+    /// profiles, in that order.
+    pub scores: [f64; 3],
+}
+
+/// Reads a scoreboard CSV with a `detector` column and
+/// `final_standard`, `final_reward_low_FP_rate` and
+/// `final_reward_low_FN_rate` columns (as shipped beside NAB's results).
+/// Rows without all three numbers (README-only entries) are skipped.
+///
+/// # Errors
+///
+/// An unreadable or malformed file, or a missing column.
+pub fn load_scoreboard(path: impl AsRef<Path>) -> Result<Vec<PublishedScore>, NabError> {
     let path = path.as_ref();
+    let csv_error = |error: csv::Error| csv_failure(path, &error);
+    let mut reader = csv::Reader::from_path(path).map_err(csv_error)?;
+    let headers = reader.headers().map_err(csv_error)?.clone();
+    let column = |column: &'static str| {
+        headers
+            .iter()
+            .position(|name| name == column)
+            .ok_or_else(|| NabError::MissingColumn {
+                path: path.to_path_buf(),
+                column,
+            })
+    };
+    let detector_idx = column("detector")?;
+    let score_idx = [
+        column("final_standard")?,
+        column("final_reward_low_FP_rate")?,
+        column("final_reward_low_FN_rate")?,
+    ];
+    let mut published = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(csv_error)?;
+        let number = |idx: usize| {
+            record
+                .get(idx)
+                .and_then(|cell| cell.trim().parse::<f64>().ok())
+        };
+        let [Some(standard), Some(low_fp), Some(low_fn)] = score_idx.map(number) else {
+            continue;
+        };
+        published.push(PublishedScore {
+            detector: record.get(detector_idx).unwrap_or_default().to_string(),
+            scores: [standard, low_fp, low_fn],
+        });
+    }
+    Ok(published)
+}
+
+/// The timestamps and one numeric column of a NAB CSV file.
+fn load_series_column(
+    path: &Path,
+    value_column: &'static str,
+) -> Result<(Vec<i64>, Vec<f64>), NabError> {
     let csv_error = |error: csv::Error| csv_failure(path, &error);
     let mut reader = csv::Reader::from_path(path).map_err(csv_error)?;
     let headers = reader.byte_headers().map_err(csv_error)?.clone();
@@ -147,9 +254,9 @@ pub fn load_series_result(path: impl AsRef<Path>) -> Result<SeriesResult, NabErr
             })
     };
     let timestamp_idx = column("timestamp")?;
-    let score_idx = column("anomaly_score")?;
+    let value_idx = column(value_column)?;
 
-    let mut result = SeriesResult::default();
+    let (mut timestamps, mut values) = (Vec::new(), Vec::new());
     let mut record = csv::ByteRecord::new();
     while reader.read_byte_record(&mut record).map_err(csv_error)? {
         let line = record.position().map_or(0, csv::Position::line);
@@ -164,18 +271,18 @@ pub fn load_series_result(path: impl AsRef<Path>) -> Result<SeriesResult, NabErr
                 value: timestamp,
             });
         };
-        let score = cell(score_idx);
-        let Ok(score) = score.parse::<f64>() else {
+        let value = cell(value_idx);
+        let Ok(value) = value.parse::<f64>() else {
             return Err(NabError::Csv {
                 path: path.to_path_buf(),
                 line,
-                message: format!("anomaly_score {score:?} is not a number"),
+                message: format!("{value_column} {value:?} is not a number"),
             });
         };
-        result.timestamps.push(timestamp);
-        result.scores.push(score);
+        timestamps.push(timestamp);
+        values.push(value);
     }
-    Ok(result)
+    Ok((timestamps, values))
 }
 
 /// Reads every per-point results file of `detector` in an NAB results

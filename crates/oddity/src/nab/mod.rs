@@ -62,6 +62,7 @@
 
 mod error;
 mod load;
+mod run;
 mod sweep;
 
 #[cfg(test)]
@@ -71,9 +72,10 @@ use std::collections::BTreeMap;
 
 pub use error::NabError;
 pub use load::{
-    Thresholds, load_corpus_results, load_profiles, load_series_result, load_thresholds,
-    load_windows,
+    PublishedScore, Thresholds, load_corpus_data, load_corpus_results, load_profiles,
+    load_scoreboard, load_series_data, load_series_result, load_thresholds, load_windows,
 };
+pub use run::{NabContext, NabDetectorParams, SeriesData};
 pub use sweep::{
     CorpusScore, CorpusSweep, Counts, SeriesSweep, ThresholdScore, normalised_score,
     probationary_len, scaled_sigmoid,
