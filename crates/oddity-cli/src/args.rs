@@ -109,6 +109,13 @@ pub struct StreamArgs {
     pub params: Vec<String>,
     #[command(flatten)]
     pub threshold: ThresholdArgs,
+    /// Report each score as an anomaly likelihood (Numenta's: how unusual
+    /// the last 10 raw scores are for this stream, on a log scale from 0 to
+    /// 1), judged against a fixed threshold of 0.5 unless a threshold flag
+    /// says otherwise. Suits incidents that last a few records; lone
+    /// spikes are diluted by the averaging.
+    #[arg(long, conflicts_with = "model")]
+    pub likelihood: bool,
     /// Records the threshold ignores while the detector is still learning.
     #[arg(long, default_value_t = 500, value_name = "N")]
     pub warmup: u64,

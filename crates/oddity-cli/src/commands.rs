@@ -394,13 +394,24 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
     let summary = model_file::read_header_only(&args.model)?;
     // Decoding the payload too proves the whole file is usable, not only
     // its checksum.
-    let model = Model::load(&args.model)?;
+    let is_stream = summary
+        .header
+        .get("kind")
+        .and_then(serde_json::Value::as_str)
+        == Some(oddity::stream::STREAM_MODEL_KIND);
+    let n_features = if is_stream {
+        oddity::stream::StreamModel::load(&args.model)?
+            .feature_names()
+            .len()
+    } else {
+        Model::load(&args.model)?.detector.n_features()
+    };
     let mut document = json!({
         "path": args.model.display().to_string(),
         "format_version": summary.format_version,
         "payload_bytes": summary.payload_len,
         "verified": true,
-        "n_features": model.detector.n_features(),
+        "n_features": n_features,
     });
     if let (Some(document), Some(header)) = (document.as_object_mut(), summary.header.as_object()) {
         for (key, value) in header {
@@ -547,7 +558,8 @@ fn csv_writer(path: &Path) -> anyhow::Result<csv::Writer<File>> {
 
 fn stream(args: StreamArgs, quiet: bool) -> anyhow::Result<()> {
     use oddity::online::{ONLINE_DETECTOR_NAMES, OnlineDetector, online_detector_by_name};
-    use oddity::stream::{StreamModel, StreamOptions, StreamThresholdParams};
+    use oddity::stream::{LIKELIHOOD_THRESHOLD, StreamModel, StreamOptions, StreamThresholdParams};
+    use oddity::threshold::ThresholdRule;
 
     let mut read = args.read.to_options()?;
     if args.flush {
@@ -584,12 +596,19 @@ fn stream(args: StreamArgs, quiet: bool) -> anyhow::Result<()> {
                 selection: selection(&args.columns),
                 detector,
                 threshold: StreamThresholdParams {
-                    rule: args.threshold.rule().unwrap_or_default(),
+                    rule: args.threshold.rule().unwrap_or(if args.likelihood {
+                        ThresholdRule::Score(LIKELIHOOD_THRESHOLD)
+                    } else {
+                        ThresholdRule::default()
+                    }),
                     window: args.window,
                     warmup: args.warmup,
                     cooldown: args.cooldown,
                     ..StreamThresholdParams::default()
                 },
+                likelihood: args
+                    .likelihood
+                    .then(oddity::online::AnomalyLikelihoodParams::default),
             };
             StreamModel::new(options, &schema)?
         }

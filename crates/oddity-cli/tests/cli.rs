@@ -775,3 +775,51 @@ fn bench_nab_scores_a_corpus_and_writes_per_profile_rows() {
         .failure()
         .stderr(predicate::str::contains("missing"));
 }
+
+#[test]
+fn stream_likelihood_scores_on_a_fixed_scale_and_flags_the_incident() {
+    let dir = TempDir::new().unwrap();
+    // The latency spike lasts eight records: an incident, not a blip.
+    let text = metric_stream(2000)
+        .lines()
+        .enumerate()
+        .map(|(line, row)| {
+            if (1500..1508).contains(&line) {
+                let cut = row.rfind(',').unwrap();
+                format!("{},900", &row[..cut])
+            } else {
+                row.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let data = write_file(&dir, "metrics.csv", text.as_bytes());
+    let state = dir.path().join("state.oddity");
+    let output = stdout_of(
+        oddity()
+            .args(["stream"])
+            .arg(&data)
+            .args(["--likelihood", "--format", "csv", "--checkpoint"])
+            .arg(&state),
+    );
+    let mut rows = output.lines();
+    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (score_at, flag_at) = (column("score"), column("is_anomaly"));
+    let mut flagged = Vec::new();
+    for (index, row) in rows.enumerate() {
+        let cells: Vec<&str> = row.split(',').collect();
+        let score: f64 = cells[score_at].parse().unwrap();
+        assert!((0.0..=1.0).contains(&score), "{row}");
+        if cells[flag_at] == "true" {
+            flagged.push(index);
+        }
+    }
+    assert!(!flagged.is_empty());
+    assert!(
+        flagged.iter().all(|i| (1499..1540).contains(i)),
+        "{flagged:?}"
+    );
+    let inspected = stdout_of(oddity().args(["inspect"]).arg(&state));
+    assert!(inspected.contains("likelihood_params"), "{inspected}");
+}

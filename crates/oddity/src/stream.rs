@@ -24,16 +24,19 @@ use serde::{Deserialize, Serialize};
 use crate::data::{ColumnData, ColumnKind, Frame, Schema};
 use crate::error::Error;
 use crate::model_file;
-use crate::online::{OnlineDetector, OnlineError, OnlineModel, OnlineParams};
+use crate::online::{
+    AnomalyLikelihood, AnomalyLikelihoodParams, OnlineDetector, OnlineError, OnlineModel,
+    OnlineParams, log_likelihood,
+};
 use crate::pipeline::{cell_text, labels_from_column};
 use crate::prep::ColumnSelection;
 use crate::threshold::{ScoreCalibration, ThresholdError, ThresholdRule};
 
 /// Layout version of the stream model payload; newer payloads are refused.
-pub const STREAM_PAYLOAD_VERSION: u32 = 1;
+pub const STREAM_PAYLOAD_VERSION: u32 = 2;
 
 /// The `kind` a stream model file's header declares.
-const STREAM_MODEL_KIND: &str = "oddity stream model";
+pub const STREAM_MODEL_KIND: &str = "oddity stream model";
 
 /// How the adaptive threshold and the alert hysteresis behave.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -210,7 +213,17 @@ pub struct StreamOptions {
     pub selection: ColumnSelection,
     pub detector: OnlineParams,
     pub threshold: StreamThresholdParams,
+    /// Report the anomaly likelihood of the detector's raw scores, on
+    /// [`log_likelihood`]'s scale, instead of the raw scores: a scale that
+    /// is the same for every stream (0.5 is a tail probability of 1e-5),
+    /// so a fixed threshold fits all. `None` reports raw scores.
+    pub likelihood: Option<AnomalyLikelihoodParams>,
 }
+
+/// The threshold that suits likelihood scores when the user names none: a
+/// log likelihood of 0.5, a tail probability of 1e-5 (the "extreme" level
+/// of the likelihood's own capping).
+pub const LIKELIHOOD_THRESHOLD: f64 = 0.5;
 
 /// One processed record.
 #[derive(Clone, Debug, PartialEq)]
@@ -244,6 +257,7 @@ pub struct StreamModel {
     pub options: StreamOptions,
     feature_names: Vec<String>,
     detector: OnlineModel,
+    likelihood: Option<AnomalyLikelihood>,
     threshold: StreamThreshold,
     n_records: u64,
 }
@@ -275,11 +289,17 @@ impl StreamModel {
             });
         }
         let detector = OnlineModel::new(&options.detector, feature_names.len())?;
+        let likelihood = options
+            .likelihood
+            .clone()
+            .map(AnomalyLikelihood::new)
+            .transpose()?;
         let threshold = StreamThreshold::new(options.threshold.clone())?;
         Ok(StreamModel {
             options,
             feature_names,
             detector,
+            likelihood,
             threshold,
             n_records: 0,
         })
@@ -385,6 +405,15 @@ impl StreamModel {
             } else {
                 (self.detector.score_learn_one(&point), None)
             };
+            let score = match self.likelihood.as_mut() {
+                // A record the detector could not score leaves the
+                // likelihood's history untouched, as it leaves the detector.
+                Some(likelihood) if score.is_finite() => {
+                    let level = point.iter().sum::<f64>() / point.len() as f64;
+                    log_likelihood(likelihood.update(level, score))
+                }
+                _ => score,
+            };
             let decision = self.threshold.observe(score);
             self.n_records += 1;
             out.push(StreamPoint {
@@ -422,6 +451,7 @@ impl StreamModel {
             "detector": self.detector.name(),
             "detector_params": self.detector.params(),
             "threshold_params": self.options.threshold,
+            "likelihood_params": self.options.likelihood,
             "threshold": self.threshold.current(),
             "features": self.feature_names,
             "id_column": self.options.selection.id,
@@ -458,7 +488,13 @@ impl StreamModel {
             .get("payload_version")
             .and_then(serde_json::Value::as_u64)
         {
-            Some(version) if version <= u64::from(STREAM_PAYLOAD_VERSION) => {}
+            Some(version) if version == u64::from(STREAM_PAYLOAD_VERSION) => {}
+            Some(version) if version < u64::from(STREAM_PAYLOAD_VERSION) => {
+                return Err(decode_error(format!(
+                    "stream model payload version {version} was written by an older oddity \
+                     whose stream state this one cannot continue; start a new stream model"
+                )));
+            }
             Some(version) => {
                 return Err(decode_error(format!(
                     "stream model payload version {version} is newer than this oddity reads \
@@ -473,6 +509,16 @@ impl StreamModel {
             .detector
             .check_state()
             .map_err(|error| decode_error(error.to_string()))?;
+        if let Some(likelihood) = &model.likelihood {
+            likelihood
+                .check_state()
+                .map_err(|error| decode_error(error.to_string()))?;
+        }
+        if model.likelihood.is_some() != model.options.likelihood.is_some() {
+            return Err(decode_error(
+                "likelihood state differs from the options".to_string(),
+            ));
+        }
         if model.detector.n_features() != model.feature_names.len() {
             return Err(decode_error(
                 "detector width differs from the feature list".to_string(),
@@ -542,6 +588,7 @@ mod tests {
                 refit_every: 100,
                 ..StreamThresholdParams::default()
             },
+            likelihood: None,
         }
     }
 
@@ -571,8 +618,57 @@ mod tests {
         assert!(alerts <= flagged);
     }
 
+    fn likelihood_options() -> StreamOptions {
+        StreamOptions {
+            likelihood: Some(AnomalyLikelihoodParams::default()),
+            threshold: StreamThresholdParams {
+                rule: ThresholdRule::Score(LIKELIHOOD_THRESHOLD),
+                ..options().threshold
+            },
+            ..options()
+        }
+    }
+
+    #[test]
+    fn likelihood_scores_flag_an_incident_on_a_fixed_scale() {
+        // The likelihood judges a moving average of raw scores, so it is
+        // made for incidents that last a few records, not lone spikes.
+        let (mut a, b) = series(3000, 2500, 3);
+        a[2501..2506].fill(12.0);
+        let data = frame(
+            vec![("a", ColumnData::Number(a)), ("b", ColumnData::Number(b))],
+            1,
+        );
+        let mut model = StreamModel::new(likelihood_options(), &data.schema).unwrap();
+        let binding = model.bind(&data.schema).unwrap();
+        let points = model.process(&data, &binding, false).unwrap();
+        assert!(points.iter().all(|p| (0.0..=1.0).contains(&p.score)));
+        // Numenta's learning period: a likelihood of exactly one half.
+        assert_eq!(points[100].score, log_likelihood(0.5));
+        let flagged: Vec<usize> = points
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.decision.is_anomaly)
+            .map(|(index, _)| index)
+            .collect();
+        // Flagged within the incident and only around it.
+        assert!(
+            flagged.iter().any(|&i| (2500..2506).contains(&i)),
+            "{flagged:?}"
+        );
+        assert!(
+            flagged.iter().all(|&i| (2500..2530).contains(&i)),
+            "{flagged:?}"
+        );
+    }
+
     #[test]
     fn checkpoint_and_restore_continue_bit_identically() {
+        checkpoint_round_trip(options());
+        checkpoint_round_trip(likelihood_options());
+    }
+
+    fn checkpoint_round_trip(options: StreamOptions) {
         let (a, b) = series(2000, 1500, 2);
         let whole = frame(
             vec![
@@ -581,7 +677,7 @@ mod tests {
             ],
             1,
         );
-        let mut uninterrupted = StreamModel::new(options(), &whole.schema).unwrap();
+        let mut uninterrupted = StreamModel::new(options.clone(), &whole.schema).unwrap();
         let binding = uninterrupted.bind(&whole.schema).unwrap();
         let expected = uninterrupted.process(&whole, &binding, false).unwrap();
 
@@ -599,7 +695,7 @@ mod tests {
             ],
             778,
         );
-        let mut first = StreamModel::new(options(), &head.schema).unwrap();
+        let mut first = StreamModel::new(options, &head.schema).unwrap();
         let mut got = first.process(&head, &binding, false).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.oddity");
