@@ -272,7 +272,8 @@ pub enum ScaleArg {
 #[derive(Debug, Args)]
 pub struct DetectorArgs {
     /// Detector: iforest (Isolation Forest), eif (extended), ecod, copod,
-    /// hbos, knn, lof, pca, mcd (robust Mahalanobis), kmeans, dbscan, or
+    /// hbos, knn, lof, pca, mcd (robust Mahalanobis), kmeans, ocsvm (one-class
+    /// SVM), dbscan, or
     /// auto (an ensemble of iforest, hbos and knn; slower).
     #[arg(long, default_value = "iforest", value_name = "NAME")]
     pub detector: String,
