@@ -341,11 +341,26 @@ fn initial_alpha(n_points: usize, nu: f64) -> Vec<f64> {
     alpha
 }
 
-/// `|a - b|^2` over the shorter slice, in [`LANES`] independent partial
-/// sums: a single running sum fixes the order of the additions, which
-/// keeps the compiler from vectorising the loop that dominates fitting
-/// and scoring.
+/// `|a - b|^2` over the shorter slice.
 fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
+    lane_sum(a, b, |x, y| (x - y) * (x - y))
+}
+
+/// `a . b` over the shorter slice, in `f64`.
+fn dot<A: Copy + Into<f64>, B: Copy + Into<f64>>(a: &[A], b: &[B]) -> f64 {
+    lane_sum(a, b, |x, y| x * y)
+}
+
+/// `sum_k term(a_k, b_k)` over the shorter slice, in [`LANES`] independent
+/// partial sums: a single running sum fixes the order of the additions,
+/// which keeps the compiler from vectorising the loops that dominate
+/// fitting and scoring.
+#[inline]
+fn lane_sum<A: Copy + Into<f64>, B: Copy + Into<f64>>(
+    a: &[A],
+    b: &[B],
+    term: impl Fn(f64, f64) -> f64,
+) -> f64 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let mut lanes = [0.0; LANES];
@@ -354,12 +369,11 @@ fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
         .remainder()
         .iter()
         .zip(b_chunks.remainder())
-        .map(|(x, y)| (x - y) * (x - y))
+        .map(|(&x, &y)| term(x.into(), y.into()))
         .sum();
     for (x, y) in a_chunks.zip(b_chunks) {
-        for lane in 0..LANES {
-            let difference = x[lane] - y[lane];
-            lanes[lane] += difference * difference;
+        for (lane, (&x, &y)) in lanes.iter_mut().zip(x.iter().zip(y)) {
+            *lane += term(x.into(), y.into());
         }
     }
     lanes.iter().sum::<f64>() + tail
@@ -497,30 +511,10 @@ fn fit_approximate(
     Some((landmarks, coefficients, rho))
 }
 
-/// `a . b` over the shorter slice, in partial sums as [`squared_distance`].
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut lanes = [0.0; LANES];
-    let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f64 = a_chunks
-        .remainder()
-        .iter()
-        .zip(b_chunks.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in a_chunks.zip(b_chunks) {
-        for lane in 0..LANES {
-            lanes[lane] += x[lane] * y[lane];
-        }
-    }
-    lanes.iter().sum::<f64>() + tail
-}
-
 fn gradient_of(features: &[f32], rank: usize, w: &[f64]) -> Vec<f64> {
     features
         .par_chunks(rank.max(1))
-        .map(|phi| phi.iter().zip(w).map(|(&f, &v)| f64::from(f) * v).sum())
+        .map(|phi| dot(phi, w))
         .collect()
 }
 
@@ -541,7 +535,14 @@ fn solve_linear(features: &[f32], rank: usize, alpha: &mut [f64], tol: f64) -> (
 
     let mut rounds = 0;
     let mut gradient = gradient_of(features, rank, &w);
-    while rounds < MAX_ROUNDS && smo::violation(alpha, &gradient, 1.0) >= tol {
+    loop {
+        // Relative to the score scale rho: the gradient grows with n (the
+        // a_i sum to nu n), and libsvm's absolute test would ask ever more
+        // digits of larger problems than an approximate model can use.
+        let scaled_tol = tol * smo::offset(alpha, &gradient, 1.0).abs().max(1.0);
+        if rounds == MAX_ROUNDS || smo::violation(alpha, &gradient, 1.0) < scaled_tol {
+            break;
+        }
         rounds += 1;
         let working = working_set(alpha, &gradient);
         let rows: Vec<Arc<[f32]>> = working
@@ -550,14 +551,7 @@ fn solve_linear(features: &[f32], rank: usize, alpha: &mut [f64], tol: f64) -> (
                 let phi_a = phi(a);
                 working
                     .iter()
-                    .map(|&b| {
-                        let product: f64 = phi_a
-                            .iter()
-                            .zip(phi(b))
-                            .map(|(&x, &y)| f64::from(x) * f64::from(y))
-                            .sum();
-                        product as f32
-                    })
+                    .map(|&b| dot(phi_a, phi(b)) as f32)
                     .collect::<Vec<f32>>()
                     .into()
             })
@@ -568,7 +562,7 @@ fn solve_linear(features: &[f32], rank: usize, alpha: &mut [f64], tol: f64) -> (
         let linear: Vec<f64> = working
             .iter()
             .zip(&rows)
-            .map(|(&i, row)| gradient[i] - dot_f32(row, &start))
+            .map(|(&i, row)| gradient[i] - dot(row, &start))
             .collect();
         let mut q = DenseRows::new(rows);
         let solution = smo::solve(
@@ -576,7 +570,7 @@ fn solve_linear(features: &[f32], rank: usize, alpha: &mut [f64], tol: f64) -> (
             &linear,
             start.clone(),
             1.0,
-            tol,
+            scaled_tol,
             smo::default_max_iter(working.len()),
         );
         for ((&i, &old), &new) in working.iter().zip(&start).zip(&solution.alpha) {
@@ -597,13 +591,6 @@ fn solve_linear(features: &[f32], rank: usize, alpha: &mut [f64], tol: f64) -> (
     }
     tracing::debug!(n_points, rank, rounds, "fitted approximate one-class SVM");
     (smo::offset(alpha, &gradient, 1.0), w)
-}
-
-fn dot_f32(row: &[f32], values: &[f64]) -> f64 {
-    row.iter()
-        .zip(values)
-        .map(|(&q, &v)| f64::from(q) * v)
-        .sum()
 }
 
 /// The most violating variables, alternately the largest `-G` among those
