@@ -273,8 +273,7 @@ pub enum ScaleArg {
 pub struct DetectorArgs {
     /// Detector: iforest (Isolation Forest), eif (extended), ecod, copod,
     /// hbos, knn, lof, pca, mcd (robust Mahalanobis), kmeans, ocsvm (one-class
-    /// SVM), dbscan, or
-    /// auto (an ensemble of iforest, hbos and knn; slower).
+    /// SVM), dbscan, or auto (an ensemble of iforest, hbos and knn; slower).
     #[arg(long, default_value = "iforest", value_name = "NAME")]
     pub detector: String,
     /// Set a detector parameter by name (repeatable), e.g. --param n_trees=200.
