@@ -11,7 +11,7 @@ Parts, on the same machine and the same data in one run:
    ../shared/data/tabular: oddity's Isolation Forest against scikit-learn's
    and the published ADBench IForest column, then every other oddity
    detector that has a counterpart (PyOD ECOD, COPOD, HBOS, KNN, LOF, PCA,
-   MCD; scikit-learn KMeans) on the very same splits.
+   MCD, OCSVM; scikit-learn KMeans) on the very same splits.
 3. detector-speed: kNN and LOF at 100k x 10, ECOD, COPOD and HBOS at
    1M x 10 against PyOD / scikit-learn, with peak memory.
 4. suite: `oddity bench tabular` over a list of detectors.
@@ -68,7 +68,7 @@ REPEAT_UP_TO = 1_000_000
 REPEATS = 3
 # Every detector `oddity --detector` knows, for the ADBench suite.
 SUITE_DETECTORS = ("iforest", "eif", "ecod", "copod", "hbos", "knn", "lof", "pca",
-                   "kmeans", "auto")
+                   "kmeans", "ocsvm", "auto")
 
 # ADBench protocol (paper section 4.1, adbench/datasets/data_generator.py).
 ADBENCH_SEEDS = (1, 2, 3)
@@ -82,7 +82,7 @@ DISAGREEMENT = 0.03
 # oddity's `--detector` name; the ones this oddity binary does not know are
 # skipped with a note.
 COMPARE_DETECTORS = ("iforest", "ecod", "copod", "hbos", "knn", "lof", "pca",
-                     "mcd", "kmeans", "dbscan")
+                     "mcd", "kmeans", "ocsvm", "dbscan")
 # oddity detector -> (counterpart in words, ADBench Table D4 column).
 COUNTERPARTS = {
     "iforest": ("scikit-learn IsolationForest", "IForest"),
@@ -94,6 +94,7 @@ COUNTERPARTS = {
     "pca": ("PyOD PCA", "PCA"),
     "mcd": ("PyOD MCD", None),
     "kmeans": ("scikit-learn KMeans, distance to the nearest centroid", None),
+    "ocsvm": ("PyOD OCSVM", "OCSVM"),
     "dbscan": (None, None),
 }
 PYOD_CLASSES = {
@@ -104,6 +105,7 @@ PYOD_CLASSES = {
     "lof": ("pyod.models.lof", "LOF"),
     "pca": ("pyod.models.pca", "PCA"),
     "mcd": ("pyod.models.mcd", "MCD"),
+    "ocsvm": ("pyod.models.ocsvm", "OCSVM"),
 }
 KMEANS_CLUSTERS = 8
 # Seconds one detector may spend on one split (fit + score), per side;

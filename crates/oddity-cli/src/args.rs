@@ -310,8 +310,8 @@ pub enum ScaleArg {
 #[derive(Debug, Args)]
 pub struct DetectorArgs {
     /// Detector: iforest (Isolation Forest), eif (extended), ecod, copod,
-    /// hbos, knn, lof, pca, mcd (robust Mahalanobis), kmeans, dbscan, or
-    /// auto (an ensemble of iforest, hbos and knn; slower).
+    /// hbos, knn, lof, pca, mcd (robust Mahalanobis), kmeans, ocsvm (one-class
+    /// SVM), dbscan, or auto (an ensemble of iforest, hbos and knn; slower).
     #[arg(long, default_value = "iforest", value_name = "NAME")]
     pub detector: String,
     /// Set a detector parameter by name (repeatable), e.g. --param n_trees=200.

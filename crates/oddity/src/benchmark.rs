@@ -371,7 +371,7 @@ fn published_column(detector: &str) -> Option<&'static str> {
         "k_nearest_neighbors" => "KNN",
         "local_outlier_factor" => "LOF",
         "pca" => "PCA",
-        "one_class_svm" => "OCSVM",
+        "one_class_svm" | "ocsvm" => "OCSVM",
         _ => return None,
     })
 }

@@ -274,6 +274,7 @@ fn with_seed(member: &DetectorParams, seed: u64) -> DetectorParams {
         DetectorParams::LocalOutlierFactor(params) => params.seed = seed,
         DetectorParams::Mcd(params) => params.seed = seed,
         DetectorParams::KMeans(params) => params.seed = seed,
+        DetectorParams::OneClassSvm(params) => params.seed = seed,
         DetectorParams::Ecod(_)
         | DetectorParams::Copod(_)
         | DetectorParams::Hbos(_)

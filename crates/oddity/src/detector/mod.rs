@@ -28,7 +28,9 @@ mod knn;
 mod lof;
 mod mahalanobis;
 mod neighbors;
+mod ocsvm;
 mod pca;
+mod smo;
 
 pub use copod::{Copod, CopodParams};
 pub use dbscan::{Dbscan, DbscanClustering, DbscanParams};
@@ -43,6 +45,7 @@ pub use kmeans::{KMeans, KMeansParams, KMeansScale};
 pub use knn::{KNearestNeighbors, KNearestNeighborsParams, KnnMethod};
 pub use lof::{LocalOutlierFactor, LocalOutlierFactorParams};
 pub use mahalanobis::{Mcd, McdParams};
+pub use ocsvm::{Gamma, OneClassSvm, OneClassSvmParams, SvmSolver};
 pub use pca::{Pca, PcaMethod, PcaParams};
 
 use ndarray::{ArrayView1, ArrayView2};
@@ -154,6 +157,9 @@ pub enum DetectorParams {
     Dbscan(DbscanParams),
     /// Several detectors' normalised scores, combined.
     Ensemble(EnsembleParams),
+    // New variants go last: postcard stores the variant's index.
+    /// One-class SVM with the RBF kernel (Schölkopf et al. 2001).
+    OneClassSvm(OneClassSvmParams),
 }
 
 impl Default for DetectorParams {
@@ -175,6 +181,7 @@ impl DetectorParams {
             DetectorParams::Pca(params) => params.validate(),
             DetectorParams::Mcd(params) => params.validate(),
             DetectorParams::KMeans(params) => params.validate(),
+            DetectorParams::OneClassSvm(params) => params.validate(),
             DetectorParams::Dbscan(params) => params.validate(),
             DetectorParams::Ensemble(params) => params.validate(),
         }
@@ -200,6 +207,9 @@ impl DetectorParams {
             DetectorParams::KMeans(params) => {
                 Ok(FittedDetector::KMeans(KMeans::fit(params, points)?))
             }
+            DetectorParams::OneClassSvm(params) => Ok(FittedDetector::OneClassSvm(
+                OneClassSvm::fit(params, points)?,
+            )),
             DetectorParams::Dbscan(params) => {
                 Ok(FittedDetector::Dbscan(Dbscan::fit(params, points)?))
             }
@@ -221,6 +231,7 @@ impl DetectorParams {
             DetectorParams::Pca(params) => params.name(),
             DetectorParams::Mcd(params) => params.name(),
             DetectorParams::KMeans(params) => params.name(),
+            DetectorParams::OneClassSvm(params) => params.name(),
             DetectorParams::Dbscan(params) => params.name(),
             DetectorParams::Ensemble(params) => params.name(),
         }
@@ -284,6 +295,7 @@ pub enum FittedDetector {
     KMeans(KMeans),
     Dbscan(Dbscan),
     Ensemble(Ensemble),
+    OneClassSvm(OneClassSvm),
 }
 
 impl FittedDetector {
@@ -298,6 +310,7 @@ impl FittedDetector {
             FittedDetector::Pca(detector) => detector,
             FittedDetector::Mcd(detector) => detector,
             FittedDetector::KMeans(detector) => detector,
+            FittedDetector::OneClassSvm(detector) => detector,
             FittedDetector::Dbscan(detector) => detector,
             FittedDetector::Ensemble(detector) => detector,
         }
@@ -321,6 +334,9 @@ impl FittedDetector {
             FittedDetector::Pca(detector) => DetectorParams::Pca(detector.params().clone()),
             FittedDetector::Mcd(detector) => DetectorParams::Mcd(detector.params().clone()),
             FittedDetector::KMeans(detector) => DetectorParams::KMeans(detector.params().clone()),
+            FittedDetector::OneClassSvm(detector) => {
+                DetectorParams::OneClassSvm(detector.params().clone())
+            }
             FittedDetector::Dbscan(detector) => DetectorParams::Dbscan(detector.params().clone()),
             FittedDetector::Ensemble(detector) => {
                 DetectorParams::Ensemble(detector.params().clone())
@@ -381,6 +397,7 @@ pub fn detector_by_name(name: &str) -> Option<DetectorParams> {
         "pca" => DetectorParams::Pca(PcaParams::default()),
         "mcd" => DetectorParams::Mcd(McdParams::default()),
         "kmeans" => DetectorParams::KMeans(KMeansParams::default()),
+        "ocsvm" | "one_class_svm" => DetectorParams::OneClassSvm(OneClassSvmParams::default()),
         "dbscan" => DetectorParams::Dbscan(DbscanParams::default()),
         "auto" | "ensemble" => DetectorParams::Ensemble(auto_params()),
         _ => return None,
@@ -390,8 +407,8 @@ pub fn detector_by_name(name: &str) -> Option<DetectorParams> {
 
 /// Every name [`detector_by_name`] knows, for help and error messages.
 pub const DETECTOR_NAMES: &[&str] = &[
-    "iforest", "eif", "ecod", "copod", "hbos", "knn", "lof", "pca", "mcd", "kmeans", "dbscan",
-    "auto",
+    "iforest", "eif", "ecod", "copod", "hbos", "knn", "lof", "pca", "mcd", "kmeans", "ocsvm",
+    "dbscan", "auto",
 ];
 
 /// Normalises non-negative raw attributions to shares summing to 1.
