@@ -1696,7 +1696,52 @@ def skipped_notes(meta):
             f"{', '.join(meta['unknown'])}. They run once oddity has them."]
 
 
-def render(info, parts, runtime_s):
+# The heading each part's section starts with, to find it in an old doc.
+PART_HEADINGS = {
+    "speed": "## Speed and memory",
+    "accuracy": "## Accuracy under the ADBench protocol",
+    "detector-speed": "## Speed and memory of the other detectors",
+    "suite": "## Every detector under the ADBench protocol",
+}
+
+
+def old_sections(doc_path):
+    """The sections of the parts in an existing doc, and each part's entry
+    of its "Parts:" line, so that parts not run now are kept as they were
+    (without --results the doc would otherwise lose them)."""
+    text = doc_path.read_text() if doc_path.exists() else ""
+    sections, current = {}, None
+    for line in text.split("\n"):
+        if line.startswith("## ") or line.startswith("<!-- streams:begin"):
+            current = next((part for part, heading in PART_HEADINGS.items()
+                            if line == heading), None)
+            if current:
+                sections[current] = []
+        if current:
+            sections[current].append(line)
+    entries = {}
+    found = re.search(r"^- Parts: (.*)\.$", text, re.M)
+    machine = re.search(r"^- Machine: (.*)$", text, re.M)
+    # "; " separates the entries, so the machine text must not hold it.
+    machine = (f", on {machine.group(1).replace('; ', ', ')}"
+               if machine else "")
+    for entry in (found.group(1).split("; ") if found else []):
+        if "kept from" not in entry:
+            entry += f" (kept from an earlier run{machine})"
+        entries[entry.split(" run ")[0]] = entry
+    return {part: ("\n".join(lines).rstrip("\n").split("\n"),
+                   entries.get(part, f"{part} (date unknown)"))
+            for part, lines in sections.items()}
+
+
+def render(info, parts, runtime_s, kept=None):
+    kept = {part: section for part, section in (kept or {}).items()
+            if part not in parts}
+    part_entries = [
+        f"{name} run {record['date']} ({record['runtime_s'] / 60:.1f} min,"
+        f" load {record['load'][0]:.2f} to {record['load'][1]:.2f})"
+        for name, record in parts.items()]
+    part_entries += [entry for _, entry in kept.values()]
     out = [
         "# Benchmarks: oddity side by side with scikit-learn and PyOD",
         "",
@@ -1719,10 +1764,7 @@ def render(info, parts, runtime_s):
         f"- Threads: oddity `--threads {ODDITY_THREADS}` unless a column says "
         "otherwise; scikit-learn's IsolationForest defaults to `n_jobs=None`,"
         " one core, and so do the PyOD detectors (`n_jobs=1`).",
-        "- Parts: " + "; ".join(
-            f"{name} run {record['date']} ({record['runtime_s'] / 60:.1f} min,"
-            f" load {record['load'][0]:.2f} to {record['load'][1]:.2f})"
-            for name, record in parts.items()) + ".",
+        "- Parts: " + "; ".join(part_entries) + ".",
         "",
     ]
     printed = []
@@ -1732,6 +1774,8 @@ def render(info, parts, runtime_s):
         for title, body in speed_tables(speed):
             out += [f"### {title}", "", body, ""]
             printed.append((title, body))
+    elif "speed" in kept:
+        out += kept["speed"][0] + [""]
     if "accuracy" in parts:
         record = parts["accuracy"]
         meta = record["meta"]
@@ -1774,6 +1818,8 @@ def render(info, parts, runtime_s):
         else:
             out += [meta.get("empty_message")
                     or accuracy_skip_message(meta["data_dir"]), ""]
+    elif "accuracy" in kept:
+        out += kept["accuracy"][0] + [""]
     if "detector-speed" in parts:
         record = parts["detector-speed"]
         meta = record["meta"]
@@ -1788,6 +1834,8 @@ def render(info, parts, runtime_s):
         else:
             out += ["No detector of this part was run.", ""]
         out += [f"- {note}" for note in notes] + ([""] if notes else [])
+    elif "detector-speed" in kept:
+        out += kept["detector-speed"][0] + [""]
     if "suite" in parts:
         record = parts["suite"]
         out += ["## Every detector under the ADBench protocol", "", SUITE_TEXT]
@@ -1799,6 +1847,8 @@ def render(info, parts, runtime_s):
             out += ["`oddity bench tabular` failed; see below.", ""]
         out += [f"- {note}" for note in skipped_notes(record["meta"])]
         out += [""] if record["meta"].get("unknown") else []
+    elif "suite" in kept:
+        out += kept["suite"][0] + [""]
     cli_errors = [error for record in parts.values()
                   for error in record.get("cli_errors", [])]
     if cli_errors:
@@ -2140,7 +2190,7 @@ def main():
 
     runtime_s = time.perf_counter() - started
     ordered = {name: parts[name] for name in PARTS if name in parts}
-    doc, printed = render(info, ordered, runtime_s)
+    doc, printed = render(info, ordered, runtime_s, old_sections(args.doc))
     args.doc.parent.mkdir(parents=True, exist_ok=True)
     args.doc.write_text(doc + kept_stream_section(args.doc))
     print()
