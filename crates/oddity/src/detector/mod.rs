@@ -27,7 +27,7 @@ mod kmeans;
 mod knn;
 mod lof;
 mod mahalanobis;
-mod neighbors;
+pub(crate) mod neighbors;
 mod pca;
 
 pub use copod::{Copod, CopodParams};
@@ -44,6 +44,11 @@ pub use knn::{KNearestNeighbors, KNearestNeighborsParams, KnnMethod};
 pub use lof::{LocalOutlierFactor, LocalOutlierFactorParams};
 pub use mahalanobis::{Mcd, McdParams};
 pub use pca::{Pca, PcaMethod, PcaParams};
+
+use crate::supervised::{
+    DecisionTree, DecisionTreeParams, LogisticRegression, LogisticRegressionParams, RandomForest,
+    RandomForestParams,
+};
 
 use ndarray::{ArrayView1, ArrayView2};
 use serde::{Deserialize, Serialize};
@@ -87,6 +92,14 @@ pub enum FitError {
         n_features: usize,
         reason: &'static str,
     },
+    /// A supervised detector was fitted without ground truth.
+    #[error(
+        "the {detector} detector is supervised and needs labels: name the ground-truth column with --label"
+    )]
+    NeedsLabels { detector: &'static str },
+    /// The labels do not line up with the points.
+    #[error("got {n_labels} labels for {n_points} points")]
+    LabelCount { n_points: usize, n_labels: usize },
 }
 
 /// A fitted batch detector.
@@ -154,6 +167,12 @@ pub enum DetectorParams {
     Dbscan(DbscanParams),
     /// Several detectors' normalised scores, combined.
     Ensemble(EnsembleParams),
+    /// Supervised: L2-penalised logistic regression.
+    LogisticRegression(LogisticRegressionParams),
+    /// Supervised: one CART classification tree.
+    DecisionTree(DecisionTreeParams),
+    /// Supervised: a random forest of CART trees.
+    RandomForest(RandomForestParams),
 }
 
 impl Default for DetectorParams {
@@ -177,11 +196,41 @@ impl DetectorParams {
             DetectorParams::KMeans(params) => params.validate(),
             DetectorParams::Dbscan(params) => params.validate(),
             DetectorParams::Ensemble(params) => params.validate(),
+            DetectorParams::LogisticRegression(params) => params.validate(),
+            DetectorParams::DecisionTree(params) => params.validate(),
+            DetectorParams::RandomForest(params) => params.validate(),
         }
     }
 
-    /// Fits the detector on a finite row-major matrix.
+    /// Whether the detector learns from labels ([`crate::supervised`]);
+    /// such a detector must be fitted with [`DetectorParams::fit_labelled`].
+    pub fn is_supervised(&self) -> bool {
+        matches!(
+            self,
+            DetectorParams::LogisticRegression(_)
+                | DetectorParams::DecisionTree(_)
+                | DetectorParams::RandomForest(_)
+        )
+    }
+
+    /// Fits the detector on a finite row-major matrix; a supervised
+    /// detector refuses ([`FitError::NeedsLabels`]).
     pub fn fit(&self, points: ArrayView2<'_, f64>) -> Result<FittedDetector, FitError> {
+        self.fit_labelled(points, None)
+    }
+
+    /// Fits the detector on a finite row-major matrix with, for supervised
+    /// detectors, one label per point (`true` = anomaly, `None` = not
+    /// known). Unsupervised detectors ignore the labels; supervised ones
+    /// need them.
+    pub fn fit_labelled(
+        &self,
+        points: ArrayView2<'_, f64>,
+        labels: Option<&[Option<bool>]>,
+    ) -> Result<FittedDetector, FitError> {
+        let needs_labels = || FitError::NeedsLabels {
+            detector: self.name(),
+        };
         match self {
             DetectorParams::IsolationForest(params) => Ok(FittedDetector::IsolationForest(
                 IsolationForest::fit(params, points)?,
@@ -206,6 +255,24 @@ impl DetectorParams {
             DetectorParams::Ensemble(params) => {
                 Ok(FittedDetector::Ensemble(Ensemble::fit(params, points)?))
             }
+            DetectorParams::LogisticRegression(params) => {
+                let labels = labels.ok_or_else(needs_labels)?;
+                Ok(FittedDetector::LogisticRegression(
+                    LogisticRegression::fit(params, points, labels)?,
+                ))
+            }
+            DetectorParams::DecisionTree(params) => {
+                let labels = labels.ok_or_else(needs_labels)?;
+                Ok(FittedDetector::DecisionTree(DecisionTree::fit(
+                    params, points, labels,
+                )?))
+            }
+            DetectorParams::RandomForest(params) => {
+                let labels = labels.ok_or_else(needs_labels)?;
+                Ok(FittedDetector::RandomForest(RandomForest::fit(
+                    params, points, labels,
+                )?))
+            }
         }
     }
 
@@ -223,6 +290,9 @@ impl DetectorParams {
             DetectorParams::KMeans(params) => params.name(),
             DetectorParams::Dbscan(params) => params.name(),
             DetectorParams::Ensemble(params) => params.name(),
+            DetectorParams::LogisticRegression(params) => params.name(),
+            DetectorParams::DecisionTree(params) => params.name(),
+            DetectorParams::RandomForest(params) => params.name(),
         }
     }
 
@@ -284,6 +354,9 @@ pub enum FittedDetector {
     KMeans(KMeans),
     Dbscan(Dbscan),
     Ensemble(Ensemble),
+    LogisticRegression(LogisticRegression),
+    DecisionTree(DecisionTree),
+    RandomForest(RandomForest),
 }
 
 impl FittedDetector {
@@ -300,6 +373,9 @@ impl FittedDetector {
             FittedDetector::KMeans(detector) => detector,
             FittedDetector::Dbscan(detector) => detector,
             FittedDetector::Ensemble(detector) => detector,
+            FittedDetector::LogisticRegression(detector) => detector,
+            FittedDetector::DecisionTree(detector) => detector,
+            FittedDetector::RandomForest(detector) => detector,
         }
     }
 
@@ -324,6 +400,15 @@ impl FittedDetector {
             FittedDetector::Dbscan(detector) => DetectorParams::Dbscan(detector.params().clone()),
             FittedDetector::Ensemble(detector) => {
                 DetectorParams::Ensemble(detector.params().clone())
+            }
+            FittedDetector::LogisticRegression(detector) => {
+                DetectorParams::LogisticRegression(detector.params().clone())
+            }
+            FittedDetector::DecisionTree(detector) => {
+                DetectorParams::DecisionTree(detector.params().clone())
+            }
+            FittedDetector::RandomForest(detector) => {
+                DetectorParams::RandomForest(detector.params().clone())
             }
         }
     }
@@ -383,15 +468,21 @@ pub fn detector_by_name(name: &str) -> Option<DetectorParams> {
         "kmeans" => DetectorParams::KMeans(KMeansParams::default()),
         "dbscan" => DetectorParams::Dbscan(DbscanParams::default()),
         "auto" | "ensemble" => DetectorParams::Ensemble(auto_params()),
+        "logistic" | "logistic_regression" => {
+            DetectorParams::LogisticRegression(LogisticRegressionParams::default())
+        }
+        "tree" | "decision_tree" => DetectorParams::DecisionTree(DecisionTreeParams::default()),
+        "forest" | "random_forest" => DetectorParams::RandomForest(RandomForestParams::default()),
         _ => return None,
     };
     Some(params)
 }
 
-/// Every name [`detector_by_name`] knows, for help and error messages.
+/// Every name [`detector_by_name`] knows, for help and error messages;
+/// the last three are supervised and need labels.
 pub const DETECTOR_NAMES: &[&str] = &[
     "iforest", "eif", "ecod", "copod", "hbos", "knn", "lof", "pca", "mcd", "kmeans", "dbscan",
-    "auto",
+    "auto", "logistic", "tree", "forest",
 ];
 
 /// Normalises non-negative raw attributions to shares summing to 1.
