@@ -257,9 +257,9 @@ impl DetectorParams {
             }
             DetectorParams::LogisticRegression(params) => {
                 let labels = labels.ok_or_else(needs_labels)?;
-                Ok(FittedDetector::LogisticRegression(
-                    LogisticRegression::fit(params, points, labels)?,
-                ))
+                Ok(FittedDetector::LogisticRegression(LogisticRegression::fit(
+                    params, points, labels,
+                )?))
             }
             DetectorParams::DecisionTree(params) => {
                 let labels = labels.ok_or_else(needs_labels)?;
@@ -360,6 +360,17 @@ pub enum FittedDetector {
 }
 
 impl FittedDetector {
+    /// Whether the detector was trained on labels; its score is then the
+    /// probability of the anomaly class.
+    pub fn is_supervised(&self) -> bool {
+        matches!(
+            self,
+            FittedDetector::LogisticRegression(_)
+                | FittedDetector::DecisionTree(_)
+                | FittedDetector::RandomForest(_)
+        )
+    }
+
     fn inner(&self) -> &dyn Detector {
         match self {
             FittedDetector::IsolationForest(forest) => forest,

@@ -108,7 +108,11 @@ impl Totals {
 
 /// The training data of one tree.
 struct Grower<'a> {
-    data: &'a [f64],
+    /// Feature-major: all values of feature 0, then of feature 1, ...; a
+    /// node gathers one feature of its rows at a time, which this layout
+    /// keeps in few cache lines.
+    columns: &'a [f64],
+    n_rows: usize,
     n_features: usize,
     labels: &'a [bool],
     weights: &'a [f64],
@@ -116,12 +120,12 @@ struct Grower<'a> {
 }
 
 impl Tree {
-    /// Grows a tree on the row-major `data` (`labels.len()` rows of
-    /// `n_features`); rows of zero weight are left out. `rng` draws the
-    /// features examined per split when `max_features` is below the number
-    /// of features.
+    /// Grows a tree on the feature-major `columns` (`n_features` columns
+    /// of `labels.len()` values each, see [`feature_major`]); rows of zero
+    /// weight are left out. `rng` draws the features examined per split
+    /// when `max_features` is below the number of features.
     pub(crate) fn grow(
-        data: &[f64],
+        columns: &[f64],
         n_features: usize,
         labels: &[bool],
         weights: &[f64],
@@ -129,7 +133,8 @@ impl Tree {
         rng: &mut Xoshiro256PlusPlus,
     ) -> Tree {
         let grower = Grower {
-            data,
+            columns,
+            n_rows: labels.len(),
             n_features,
             labels,
             weights,
@@ -155,7 +160,7 @@ impl Tree {
                 continue;
             };
             let n_left = partition(node_rows, |row| {
-                data[row as usize * n_features + split.feature] <= split.threshold
+                grower.value(row, split.feature) <= split.threshold
             });
             let left = nodes.len();
             for range in [&node_rows[..n_left], &node_rows[n_left..]] {
@@ -246,7 +251,7 @@ impl Grower<'_> {
     }
 
     fn value(&self, row: u32, feature: usize) -> f64 {
-        self.data[row as usize * self.n_features + feature]
+        self.columns[feature * self.n_rows + row as usize]
     }
 
     /// The best split of a node, or `None` when it stays a leaf.
@@ -296,24 +301,16 @@ impl Grower<'_> {
             let pick = rng.random_range(drawn..self.n_features);
             features.swap(drawn, pick);
             let feature = features[drawn];
-            if self.is_constant(rows, feature) {
-                continue;
-            }
-            examined += 1;
-            if let Some(split) = self.split_on(rows, feature, totals, buffer) {
-                best = better(best, split);
+            match self.examine(rows, feature, totals, buffer) {
+                Examined::Constant => {}
+                Examined::NoSplit => examined += 1,
+                Examined::Split(split) => {
+                    examined += 1;
+                    best = better(best, split);
+                }
             }
         }
         best
-    }
-
-    fn is_constant(&self, rows: &[u32], feature: usize) -> bool {
-        let first = self.value(rows[0], feature);
-        let (low, high) = rows.iter().fold((first, first), |(low, high), &row| {
-            let value = self.value(row, feature);
-            (low.min(value), high.max(value))
-        });
-        high - low <= MIN_GAP
     }
 
     /// The best threshold on one feature, if any leaves both children at
@@ -325,10 +322,35 @@ impl Grower<'_> {
         totals: Totals,
         buffer: &mut Vec<(f64, u32)>,
     ) -> Option<Split> {
+        match self.examine(rows, feature, totals, buffer) {
+            Examined::Split(split) => Some(split),
+            Examined::Constant | Examined::NoSplit => None,
+        }
+    }
+
+    fn examine(
+        &self,
+        rows: &[u32],
+        feature: usize,
+        totals: Totals,
+        buffer: &mut Vec<(f64, u32)>,
+    ) -> Examined {
         let min_leaf = self.params.min_samples_leaf.max(1);
         buffer.clear();
-        buffer.extend(rows.iter().map(|&row| (self.value(row, feature), row)));
-        buffer.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut low = f64::INFINITY;
+        let mut high = f64::NEG_INFINITY;
+        buffer.extend(rows.iter().map(|&row| {
+            let value = self.value(row, feature);
+            low = low.min(value);
+            high = high.max(value);
+            (value, row)
+        }));
+        if high - low <= MIN_GAP {
+            return Examined::Constant;
+        }
+        // Equal values may end in any order: the scan only splits between
+        // distinct values, and the unstable sort is deterministic.
+        buffer.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
 
         let mut left = Totals::default();
         let mut best: Option<Split> = None;
@@ -357,8 +379,22 @@ impl Grower<'_> {
                 });
             }
         }
-        best
+        best.map_or(Examined::NoSplit, Examined::Split)
     }
+}
+
+/// What examining one feature of a node found.
+enum Examined {
+    /// The feature takes one value in the node.
+    Constant,
+    /// No threshold leaves enough points on both sides.
+    NoSplit,
+    Split(Split),
+}
+
+/// The feature-major copy of a row-major matrix that [`Tree::grow`] takes.
+pub(crate) fn feature_major(points: ndarray::ArrayView2<'_, f64>) -> Vec<f64> {
+    points.t().as_standard_layout().iter().copied().collect()
 }
 
 /// The better of two splits; the earlier one on a tie.
@@ -407,7 +443,7 @@ mod tests {
         let labels = [false, false, false, true, true, true];
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
         let tree = Tree::grow(
-            points.as_slice().unwrap(),
+            &feature_major(points.view()),
             2,
             &labels,
             &[1.0; 6],
@@ -492,7 +528,15 @@ mod tests {
             min_samples_leaf: 1,
             max_features: 3,
         };
-        let tree = Tree::grow(&data, 3, &labels, &vec![1.0; n_points], params, &mut rng);
+        let view = ndarray::ArrayView2::from_shape((n_points, 3), &data).unwrap();
+        let tree = Tree::grow(
+            &feature_major(view),
+            3,
+            &labels,
+            &vec![1.0; n_points],
+            params,
+            &mut rng,
+        );
         for row in 0..20 {
             let point = ndarray::aview1(&data[row * 3..row * 3 + 3]);
             let mut contributions = vec![0.0; 3];

@@ -19,7 +19,7 @@ use rand::{RngExt, SeedableRng};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::cart::{GrowParams, Tree};
+use super::cart::{GrowParams, Tree, feature_major};
 use super::tree::validate_growth;
 use super::{
     ClassWeight, MaxFeatures, SupervisedOptions, input_shares, training_set, with_score_feature,
@@ -119,10 +119,7 @@ impl RandomForest {
             min_samples_leaf: params.min_samples_leaf,
             max_features: params.max_features.resolve(width),
         };
-        let data = training
-            .points
-            .as_slice()
-            .expect("training sets are standard layout");
+        let data = feature_major(training.points.view());
         tracing::debug!(
             n_trees = params.n_trees,
             n_rows,
@@ -149,7 +146,7 @@ impl RandomForest {
                 } else {
                     training.weights.clone()
                 };
-                Tree::grow(data, width, &training.labels, &weights, grow, &mut rng)
+                Tree::grow(&data, width, &training.labels, &weights, grow, &mut rng)
             })
             .collect();
         Ok(RandomForest {
@@ -183,7 +180,11 @@ impl Detector for RandomForest {
             .into_par_iter()
             .map(|point| {
                 // Summed in tree order, so scores do not depend on threads.
-                self.trees.iter().map(|tree| tree.predict(point)).sum::<f64>() / n_trees
+                self.trees
+                    .iter()
+                    .map(|tree| tree.predict(point))
+                    .sum::<f64>()
+                    / n_trees
             })
             .collect()
     }

@@ -380,8 +380,16 @@ fn derivatives(
     };
     for block in blocks {
         total.loss += block.loss;
-        total.gradient.iter_mut().zip(&block.gradient).for_each(|(a, b)| *a += b);
-        total.hessian.iter_mut().zip(&block.hessian).for_each(|(a, b)| *a += b);
+        total
+            .gradient
+            .iter_mut()
+            .zip(&block.gradient)
+            .for_each(|(a, b)| *a += b);
+        total
+            .hessian
+            .iter_mut()
+            .zip(&block.hessian)
+            .for_each(|(a, b)| *a += b);
     }
     // The penalty covers the coefficients, not the intercept (last).
     for j in 0..columns - 1 {
@@ -447,7 +455,11 @@ mod tests {
             };
             let model = LogisticRegression::fit(&params, points.view(), &labels).unwrap();
             for (ours, theirs) in model.coefficients().iter().zip(case.coefficients) {
-                assert!((ours - theirs).abs() < 1e-6, "C={}: {ours} vs {theirs}", case.c);
+                assert!(
+                    (ours - theirs).abs() < 1e-6,
+                    "C={}: {ours} vs {theirs}",
+                    case.c
+                );
             }
             assert!((model.intercept() - case.intercept).abs() < 1e-6);
             let scores = model.score(points.view());
@@ -459,15 +471,11 @@ mod tests {
 
     #[test]
     fn separable_classes_converge_under_the_penalty() {
-        let points =
-            Array2::from_shape_vec((6, 1), vec![0.0, 1.0, 2.0, 10.0, 11.0, 12.0]).unwrap();
+        let points = Array2::from_shape_vec((6, 1), vec![0.0, 1.0, 2.0, 10.0, 11.0, 12.0]).unwrap();
         let labels = [false, false, false, true, true, true].map(Some);
-        let model = LogisticRegression::fit(
-            &LogisticRegressionParams::default(),
-            points.view(),
-            &labels,
-        )
-        .unwrap();
+        let model =
+            LogisticRegression::fit(&LogisticRegressionParams::default(), points.view(), &labels)
+                .unwrap();
         assert!(model.n_iter() < 50, "{}", model.n_iter());
         let scores = model.score(points.view());
         assert!(scores[2] < 0.5 && scores[3] > 0.5, "{scores:?}");
@@ -497,9 +505,7 @@ mod tests {
         let point = points.row(0);
         let shares = model.attribute(point);
         let terms: Vec<f64> = (0..points.ncols())
-            .map(|j| {
-                (model.coefficients[j] * (point[j] - model.mean[j]) / model.scale[j]).abs()
-            })
+            .map(|j| (model.coefficients[j] * (point[j] - model.mean[j]) / model.scale[j]).abs())
             .collect();
         let total: f64 = terms.iter().sum();
         for (share, term) in shares.iter().zip(&terms) {

@@ -148,8 +148,8 @@ pub(crate) fn training_set(
         let (synthetic, label) =
             smote::oversample(train_points.view(), &train_labels, options.smote_k, seed)?;
         train_labels.extend(std::iter::repeat_n(label, synthetic.nrows()));
-        train_points = concatenate(Axis(0), &[train_points.view(), synthetic.view()])
-            .expect("equal widths");
+        train_points =
+            concatenate(Axis(0), &[train_points.view(), synthetic.view()]).expect("equal widths");
     }
     let weights = class_weights(&train_labels, options.class_weight);
     Ok(TrainingSet {
@@ -242,9 +242,8 @@ pub(crate) mod test_support {
         seed: u64,
     ) -> (Array2<f64>, Vec<Option<bool>>) {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-        let mut points = Array2::from_shape_fn((n_points, n_features), |_| {
-            StandardNormal.sample(&mut rng)
-        });
+        let mut points =
+            Array2::from_shape_fn((n_points, n_features), |_| StandardNormal.sample(&mut rng));
         for row in 0..n_anomalies {
             points[[row, planted]] += shift + rng.random_range(0.0..0.5);
         }
@@ -391,10 +390,7 @@ mod tests {
         let with_missing = params.fit_labelled(points.view(), Some(&labels)).unwrap();
         let first: Vec<usize> = (0..100).collect();
         let only_labelled = params
-            .fit_labelled(
-                points.select(Axis(0), &first).view(),
-                Some(&labels[..100]),
-            )
+            .fit_labelled(points.select(Axis(0), &first).view(), Some(&labels[..100]))
             .unwrap();
         assert_eq!(
             with_missing.score(points.view()),

@@ -12,7 +12,7 @@ use rand::rngs::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::cart::{GrowParams, Tree};
+use super::cart::{GrowParams, Tree, feature_major};
 use super::{ClassWeight, SupervisedOptions, input_shares, training_set, with_score_feature};
 use crate::detector::{Detector, FitError, IsolationForest, ParamError};
 
@@ -143,10 +143,7 @@ impl DecisionTree {
         };
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(params.seed);
         let tree = Tree::grow(
-            training
-                .points
-                .as_slice()
-                .expect("training sets are standard layout"),
+            &feature_major(training.points.view()),
             width,
             &training.labels,
             &training.weights,
