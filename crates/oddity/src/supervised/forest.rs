@@ -235,6 +235,33 @@ mod tests {
     }
 
     #[test]
+    fn a_lone_anomaly_scores_the_share_of_bootstraps_that_drew_it() {
+        // Row 0 is extreme in every feature and the only anomaly: a tree
+        // whose bootstrap drew it isolates it in a pure leaf, the others
+        // never saw it.
+        let (mut points, _) = planted(300, 3, 0, 0, 0.0, 9);
+        for feature in 0..3 {
+            points[[0, feature]] = 9.0;
+        }
+        let labels: Vec<Option<bool>> = (0..300).map(|row| Some(row == 0)).collect();
+        let params = RandomForestParams {
+            class_weight: ClassWeight::Balanced,
+            ..RandomForestParams::default()
+        };
+        let forest = RandomForest::fit(&params, points.view(), &labels).unwrap();
+        let drawn = (0..params.n_trees)
+            .filter(|&tree_index| {
+                let seed = params.seed ^ (tree_index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+                (0..300).any(|_| rng.random_range(0..300) == 0)
+            })
+            .count();
+        let score = forest.score(points.view())[0];
+        assert_eq!(score, drawn as f64 / 100.0);
+        assert!((50..=80).contains(&drawn), "{drawn}");
+    }
+
+    #[test]
     fn zero_trees_are_refused_by_name() {
         let params = RandomForestParams {
             n_trees: 0,

@@ -364,8 +364,10 @@ mod tests {
         };
         let (with_forest, detector) = auc_of_unseen(true);
         let (without, _) = auc_of_unseen(false);
-        assert!(with_forest > 0.95, "with the forest feature: {with_forest}");
-        assert!(without < 0.8, "without: {without}");
+        assert!(
+            with_forest > 0.85 && without < 0.75,
+            "ROC-AUC of the unseen kind: {with_forest} with the forest feature, {without} without"
+        );
         // The unseen kind is explained by the feature that sets it apart.
         let shares = detector.attribute(points.row(15));
         let top = (0..3).max_by(|&a, &b| shares[a].total_cmp(&shares[b]));
