@@ -113,12 +113,12 @@ fn detect(args: DetectArgs, quiet: bool) -> anyhow::Result<()> {
         args.output.chunk_rows,
     )?;
     // A supervised detector is judged on rows it did not learn from.
+    anyhow::ensure!(
+        (0.0..1.0).contains(&args.holdout),
+        "--holdout must be in [0, 1), got {}",
+        args.holdout
+    );
     let holdout = if options.detector.is_supervised() && args.holdout > 0.0 {
-        anyhow::ensure!(
-            args.holdout < 1.0,
-            "--holdout must be in [0, 1), got {}",
-            args.holdout
-        );
         Some(Holdout {
             fraction: args.holdout,
             seed: options.seed,
@@ -490,6 +490,13 @@ fn bench_tabular(args: &BenchTabularArgs) -> anyhow::Result<()> {
         .iter()
         .map(|name| named_detector(name))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    if let Some(supervised) = detectors.iter().find(|params| params.is_supervised()) {
+        bail!(
+            "bench tabular runs the unsupervised ADBench protocol; {} is supervised \
+             (see bench/supervised_kdd.py for a supervised comparison)",
+            supervised.name()
+        );
+    }
     let reference = args.reference.clone().unwrap_or_else(|| {
         args.dir
             .join("../reference/adbench_unsupervised_aucroc.csv")

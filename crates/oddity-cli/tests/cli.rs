@@ -219,7 +219,15 @@ fn supervised_detectors_need_a_label_and_report_on_held_out_rows() {
     oddity()
         .arg("fit")
         .arg(demo())
-        .args(["--exclude", "timestamp", "--id", "id", "--detector", "forest", "-o"])
+        .args([
+            "--exclude",
+            "timestamp",
+            "--id",
+            "id",
+            "--detector",
+            "forest",
+            "-o",
+        ])
         .arg(&model)
         .assert()
         .failure()
@@ -228,7 +236,14 @@ fn supervised_detectors_need_a_label_and_report_on_held_out_rows() {
     oddity()
         .arg("fit")
         .arg(demo())
-        .args(["--exclude", "timestamp", "--id", "id", "--label", "is_fraud"])
+        .args([
+            "--exclude",
+            "timestamp",
+            "--id",
+            "id",
+            "--label",
+            "is_fraud",
+        ])
         .args(["--detector", "forest", "-o"])
         .arg(&model)
         .assert()
@@ -257,7 +272,14 @@ fn supervised_detectors_need_a_label_and_report_on_held_out_rows() {
         oddity()
             .arg("detect")
             .arg(demo())
-            .args(["--exclude", "timestamp", "--id", "id", "--label", "is_fraud"])
+            .args([
+                "--exclude",
+                "timestamp",
+                "--id",
+                "id",
+                "--label",
+                "is_fraud",
+            ])
             .args(["--detector", "tree", "--format", "csv"]),
     );
     let n_rows = held_out.lines().count() - 1;

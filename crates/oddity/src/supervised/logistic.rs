@@ -117,8 +117,8 @@ pub struct LogisticRegression {
     score_feature: Option<IsolationForest>,
 }
 
-/// Loss, gradient and Hessian (upper triangle, row-major) at one point of
-/// the parameter space, for points `[u, 1]`.
+/// Loss, gradient and Hessian (row-major; empty when not asked for) at one
+/// point of the parameter space, for points `[u, 1]`.
 struct Derivatives {
     loss: f64,
     gradient: Vec<f64>,
@@ -146,8 +146,8 @@ impl LogisticRegression {
             .par_chunks_mut(columns)
             .zip(training.points.outer_iter().into_par_iter())
             .for_each(|(out, point)| {
-                for j in 0..width {
-                    out[j] = (point[j] - mean[j]) / scale[j];
+                for (((slot, x), mean), scale) in out.iter_mut().zip(point).zip(&mean).zip(&scale) {
+                    *slot = (x - mean) / scale;
                 }
                 out[width] = 1.0;
             });
@@ -159,7 +159,7 @@ impl LogisticRegression {
 
         let penalty = 1.0 / params.c;
         let mut beta = vec![0.0; columns];
-        let mut current = derivatives(&design, &targets, &training.weights, &beta, penalty);
+        let mut current = derivatives(&design, &targets, &training.weights, &beta, penalty, true);
         let mut n_iter = 0;
         while n_iter < params.max_iter {
             n_iter += 1;
@@ -180,7 +180,16 @@ impl LogisticRegression {
                     .zip(&direction)
                     .map(|(b, d)| b + step * d)
                     .collect();
-                let next = derivatives(&design, &targets, &training.weights, &candidate, penalty);
+                // The line search needs only the loss; the Hessian, `d`
+                // times the cost, is computed once a step is accepted.
+                let next = derivatives(
+                    &design,
+                    &targets,
+                    &training.weights,
+                    &candidate,
+                    penalty,
+                    false,
+                );
                 // Armijo's condition; the tolerance lets a converged step
                 // through when rounding makes the loss wobble.
                 let tolerance = 1e-12 * current.loss.abs().max(1.0);
@@ -192,9 +201,17 @@ impl LogisticRegression {
                     break None;
                 }
             };
-            let Some((candidate, next)) = accepted else {
+            let Some((candidate, _)) = accepted else {
                 break;
             };
+            let next = derivatives(
+                &design,
+                &targets,
+                &training.weights,
+                &candidate,
+                penalty,
+                true,
+            );
             let moved = beta
                 .iter()
                 .zip(&candidate)
@@ -334,15 +351,21 @@ fn moments(points: ArrayView2<'_, f64>) -> (Vec<f64>, Vec<f64>) {
     (mean, scale)
 }
 
-/// Loss, gradient and Hessian of the penalised objective (divided by `C`,
-/// which has the same minimiser) at `beta`.
+/// Loss, gradient and (when `with_hessian`) Hessian of the penalised
+/// objective (divided by `C`, which has the same minimiser) at `beta`.
 fn derivatives(
     design: &[f64],
     targets: &[f64],
     weights: &[f64],
     beta: &[f64],
     penalty: f64,
+    with_hessian: bool,
 ) -> Derivatives {
+    let hessian_len = if with_hessian {
+        beta.len() * beta.len()
+    } else {
+        0
+    };
     let columns = beta.len();
     let blocks: Vec<Derivatives> = design
         .par_chunks(BLOCK_ROWS * columns)
@@ -352,22 +375,29 @@ fn derivatives(
             let mut block = Derivatives {
                 loss: 0.0,
                 gradient: vec![0.0; columns],
-                hessian: vec![0.0; columns * columns],
+                hessian: Vec::new(),
             };
+            let mut curvatures = Vec::with_capacity(targets.len());
             for ((row, &target), &weight) in rows.chunks(columns).zip(targets).zip(weights) {
                 let z: f64 = row.iter().zip(beta).map(|(u, b)| u * b).sum();
                 let p = sigmoid(z);
                 block.loss += weight * (softplus(z) - target * z);
                 let residual = weight * (p - target);
-                let curvature = weight * p * (1.0 - p);
-                for (j, &u) in row.iter().enumerate() {
-                    block.gradient[j] += residual * u;
-                    let scaled = curvature * u;
-                    let hessian_row = &mut block.hessian[j * columns..(j + 1) * columns];
-                    for (slot, &v) in hessian_row[j..].iter_mut().zip(&row[j..]) {
-                        *slot += scaled * v;
-                    }
+                curvatures.push(weight * p * (1.0 - p));
+                for (slot, &u) in block.gradient.iter_mut().zip(row) {
+                    *slot += residual * u;
                 }
+            }
+            if with_hessian {
+                // `Uᵀ diag(c) U` as one matrix product (blocked and
+                // vectorised by ndarray), not a rank-one update per point.
+                let points = ArrayView2::from_shape((targets.len(), columns), rows)
+                    .expect("blocks hold whole rows");
+                let mut scaled = points.to_owned();
+                for (mut row, &curvature) in scaled.rows_mut().into_iter().zip(&curvatures) {
+                    row *= curvature;
+                }
+                block.hessian = points.t().dot(&scaled).iter().copied().collect();
             }
             block
         })
@@ -376,7 +406,7 @@ fn derivatives(
     let mut total = Derivatives {
         loss: 0.0,
         gradient: vec![0.0; columns],
-        hessian: vec![0.0; columns * columns],
+        hessian: vec![0.0; hessian_len],
     };
     for block in blocks {
         total.loss += block.loss;
@@ -392,20 +422,19 @@ fn derivatives(
             .for_each(|(a, b)| *a += b);
     }
     // The penalty covers the coefficients, not the intercept (last).
-    for j in 0..columns - 1 {
-        total.loss += 0.5 * penalty * beta[j] * beta[j];
-        total.gradient[j] += penalty * beta[j];
-        total.hessian[j * columns + j] += penalty;
+    for (j, &coefficient) in beta[..columns - 1].iter().enumerate() {
+        total.loss += 0.5 * penalty * coefficient * coefficient;
+        total.gradient[j] += penalty * coefficient;
+        if with_hessian {
+            total.hessian[j * columns + j] += penalty;
+        }
     }
     total
 }
 
 /// The Newton direction `-H⁻¹ g`, or `None` when the Hessian is singular.
 fn newton_direction(current: &Derivatives, columns: usize) -> Option<Vec<f64>> {
-    let hessian = DMatrix::from_fn(columns, columns, |i, j| {
-        let (low, high) = if i <= j { (i, j) } else { (j, i) };
-        current.hessian[low * columns + high]
-    });
+    let hessian = DMatrix::from_fn(columns, columns, |i, j| current.hessian[i * columns + j]);
     let gradient = DVector::from_column_slice(&current.gradient);
     let solution = match hessian.clone().cholesky() {
         Some(cholesky) => cholesky.solve(&gradient),
