@@ -18,6 +18,7 @@ Examples:
   oddity fit train.parquet --exclude id -o fraud.oddity
   oddity score fraud.oddity new.jsonl --format csv > scored.csv
   oddity eval scored.csv --label is_fraud
+  oddity fit flows.csv --label is_attack --detector forest -o attacks.oddity
   oddity inspect fraud.oddity
   cat metrics.csv | oddity detect - --contamination 0.01 --format ndjson
 
@@ -312,6 +313,8 @@ pub struct DetectorArgs {
     /// Detector: iforest (Isolation Forest), eif (extended), ecod, copod,
     /// hbos, knn, lof, pca, mcd (robust Mahalanobis), kmeans, ocsvm (one-class
     /// SVM), dbscan, or auto (an ensemble of iforest, hbos and knn; slower).
+    /// Supervised, trained on --label: logistic, tree, forest (score =
+    /// probability of an anomaly, threshold 0.5 unless a rule is given).
     #[arg(long, default_value = "iforest", value_name = "NAME")]
     pub detector: String,
     /// Set a detector parameter by name (repeatable), e.g. --param n_trees=200.
@@ -402,6 +405,11 @@ pub struct DetectArgs {
     /// Also save the fitted model here.
     #[arg(long, value_name = "PATH")]
     pub save_model: Option<PathBuf>,
+    /// Supervised detectors: share of rows (chosen by a seeded hash of the
+    /// row number) kept out of fitting; only those rows are scored and
+    /// reported. 0 fits and reports on every row.
+    #[arg(long, default_value_t = 0.3, value_name = "FRACTION")]
+    pub holdout: f64,
     /// Keep the parsed input in memory up to this many MiB so it is read
     /// only once; larger inputs are read a second time to score.
     #[arg(long, default_value_t = 512, value_name = "MIB")]

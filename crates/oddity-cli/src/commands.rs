@@ -6,12 +6,14 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use oddity::data::{self, ColumnData, Input, ReadOptions, RecordSource};
+use oddity::data::{self, ColumnData, Frame, Input, ReadOptions, RecordSource};
 use oddity::detector::Detector;
 use oddity::eval;
 use oddity::explain::format_number;
 use oddity::model_file;
-use oddity::pipeline::{ExplainWhich, FrameSource, Model, labels_from_column};
+use oddity::pipeline::{
+    ExplainWhich, FrameSource, Holdout, Model, ScoredPoint, labels_from_column,
+};
 use serde_json::json;
 
 use crate::args::{
@@ -111,15 +113,42 @@ fn detect(args: DetectArgs, quiet: bool) -> anyhow::Result<()> {
         &args.threshold,
         args.output.chunk_rows,
     )?;
+    // A supervised detector is judged on rows it did not learn from.
+    anyhow::ensure!(
+        (0.0..1.0).contains(&args.holdout),
+        "--holdout must be in [0, 1), got {}",
+        args.holdout
+    );
+    let holdout = if options.detector.is_supervised() && args.holdout > 0.0 {
+        Some(Holdout {
+            fraction: args.holdout,
+            seed: options.seed,
+        })
+    } else {
+        None
+    };
     let (source_input, _spooled) = rereadable(input(&args.input))?;
     let mut source = data::open(&source_input, &read)?;
     let schema = source.schema().clone();
     let bar = progress(quiet, "fitting");
     let budget = args.memory_budget.saturating_mul(1 << 20);
-    let (model, retained) = Model::fit_retaining(source.as_mut(), &options, budget, &mut |rows| {
-        bar.set_position(rows)
-    })?;
+    let (model, retained) =
+        Model::fit_retaining(source.as_mut(), &options, budget, holdout, &mut |rows| {
+            bar.set_position(rows)
+        })?;
     bar.finish_and_clear();
+    if let Some(holdout) = holdout
+        && !quiet
+    {
+        eprintln!(
+            "{}: fitted on {} rows; scoring and reporting only the held-out rows \
+             (--holdout {}, seed {})",
+            model.detector.name(),
+            model.training.n_rows_fitted,
+            holdout.fraction,
+            holdout.seed,
+        );
+    }
     drop(source);
     if let Some(path) = &args.save_model {
         model.save(path)?;
@@ -129,7 +158,41 @@ fn detect(args: DetectArgs, quiet: bool) -> anyhow::Result<()> {
         Some(frames) => Box::new(FrameSource::new(source_input, schema, frames)),
         None => open_for_model(&model, &source_input, read)?,
     };
-    score_with(&model, source, &args.input, &args.output, true, quiet)
+    // Held-out rows are new to the model, so they are not scored in sample.
+    let scope = match holdout {
+        Some(holdout) => Scope::HeldOut(holdout),
+        None => Scope::InSample,
+    };
+    score_with(&model, source, &args.input, &args.output, scope, quiet)
+}
+
+/// Which rows `score_with` scores, and how.
+#[derive(Clone, Copy, Debug)]
+enum Scope {
+    /// New data: every row.
+    New,
+    /// The data the model was fitted on (`detect`): every row, in sample.
+    InSample,
+    /// Only the rows the fit held out.
+    HeldOut(Holdout),
+}
+
+/// The rows of `frame` and their points that `holdout` holds out.
+fn held_out(
+    holdout: Holdout,
+    frame: &Frame,
+    points: Vec<ScoredPoint>,
+) -> (Frame, Vec<ScoredPoint>) {
+    let mut kept = Frame::with_capacity(frame.schema.clone(), frame.n_rows());
+    let mut kept_points = Vec::new();
+    for (row, point) in points.into_iter().enumerate() {
+        if holdout.contains(point.row) {
+            kept.push_row_from(frame, row);
+            kept_points.push(point);
+        }
+    }
+    kept.first_row = frame.first_row;
+    (kept, kept_points)
 }
 
 fn score(args: ScoreArgs, quiet: bool) -> anyhow::Result<()> {
@@ -145,7 +208,7 @@ fn score(args: ScoreArgs, quiet: bool) -> anyhow::Result<()> {
     }
     let read = args.read.to_options()?;
     let source = open_for_model(&model, &input(&args.input), read)?;
-    score_with(&model, source, &args.input, &args.output, false, quiet)
+    score_with(&model, source, &args.input, &args.output, Scope::New, quiet)
 }
 
 /// Opens an input so that the model's columns are read with the kinds they
@@ -173,12 +236,12 @@ fn score_with(
     mut source: Box<dyn RecordSource>,
     shown_input: &str,
     output: &OutputArgs,
-    in_sample: bool,
+    scope: Scope,
     quiet: bool,
 ) -> anyhow::Result<()> {
     let schema = source.schema().clone();
     let mut scorer = model.scorer(&schema)?;
-    if in_sample {
+    if matches!(scope, Scope::InSample) {
         scorer = scorer.in_sample();
     }
 
@@ -222,6 +285,11 @@ fn score_with(
     let bar = progress(quiet, "scoring");
     while let Some(frame) = source.next_chunk(output.chunk_rows.max(1))? {
         let points = scorer.score(&frame, explain)?;
+        let n_rows = frame.n_rows() as u64;
+        let (frame, points) = match scope {
+            Scope::HeldOut(holdout) => held_out(holdout, &frame, points),
+            Scope::New | Scope::InSample => (frame, points),
+        };
         if has_label {
             labelled.extend(
                 points
@@ -230,7 +298,7 @@ fn score_with(
             );
         }
         writer.write_chunk(&frame, points)?;
-        bar.inc(frame.n_rows() as u64);
+        bar.inc(n_rows);
     }
     bar.finish_and_clear();
     let summary = RunSummary {
@@ -434,6 +502,13 @@ fn bench_tabular(args: &BenchTabularArgs) -> anyhow::Result<()> {
         .iter()
         .map(|name| named_detector(name))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    if let Some(supervised) = detectors.iter().find(|params| params.is_supervised()) {
+        bail!(
+            "bench tabular runs the unsupervised ADBench protocol; {} is supervised \
+             (see bench/supervised_kdd.py for a supervised comparison)",
+            supervised.name()
+        );
+    }
     let reference = args.reference.clone().unwrap_or_else(|| {
         args.dir
             .join("../reference/adbench_unsupervised_aucroc.csv")

@@ -213,6 +213,80 @@ fn fit_score_eval_and_inspect_round_trip() {
 }
 
 #[test]
+fn supervised_detectors_need_a_label_and_report_on_held_out_rows() {
+    let dir = TempDir::new().unwrap();
+    let model = dir.path().join("forest.oddity");
+    oddity()
+        .arg("fit")
+        .arg(demo())
+        .args([
+            "--exclude",
+            "timestamp",
+            "--id",
+            "id",
+            "--detector",
+            "forest",
+            "-o",
+        ])
+        .arg(&model)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("needs labels").and(predicate::str::contains("--label")));
+
+    oddity()
+        .arg("fit")
+        .arg(demo())
+        .args([
+            "--exclude",
+            "timestamp",
+            "--id",
+            "id",
+            "--label",
+            "is_fraud",
+        ])
+        .args(["--detector", "forest", "-o"])
+        .arg(&model)
+        .assert()
+        .success();
+    let inspected = stdout_of(oddity().arg("inspect").arg(&model));
+    let inspected: serde_json::Value = serde_json::from_str(&inspected).unwrap();
+    assert_eq!(inspected["detector"], "forest");
+    assert_eq!(inspected["threshold"], 0.5);
+    let features = inspected["features"].to_string();
+    assert!(!features.contains("is_fraud"), "{features}");
+    let scored = stdout_of(
+        oddity()
+            .arg("score")
+            .arg(&model)
+            .arg(demo())
+            .args(["--format", "csv"]),
+    );
+    // The score is the probability of fraud.
+    for line in scored.lines().skip(1) {
+        let fields: Vec<&str> = line.split(',').collect();
+        assert_eq!(fields[3], fields[4], "{line}");
+    }
+
+    // detect fits on 70 % and reports on the other 30 % only.
+    let held_out = stdout_of(
+        oddity()
+            .arg("detect")
+            .arg(demo())
+            .args([
+                "--exclude",
+                "timestamp",
+                "--id",
+                "id",
+                "--label",
+                "is_fraud",
+            ])
+            .args(["--detector", "tree", "--format", "csv"]),
+    );
+    let n_rows = held_out.lines().count() - 1;
+    assert!((1300..1700).contains(&n_rows), "{n_rows} rows reported");
+}
+
+#[test]
 fn scoring_a_saved_model_matches_detect() {
     let dir = TempDir::new().unwrap();
     let model = dir.path().join("m.oddity");

@@ -7,6 +7,8 @@
 //!   in chunks;
 //! - [`prep`]: imputation, scaling and category encoding, fitted once;
 //! - [`detector`]: the detector abstraction and its families;
+//! - [`supervised`]: classifiers for labelled data (logistic regression,
+//!   decision tree, random forest) as detectors;
 //! - [`threshold`]: calibrated probabilities and anomaly thresholds;
 //! - [`explain`]: per-column reasons for each anomaly;
 //! - [`eval`]: ROC-AUC, PR-AUC, precision at k and the confusion matrix;
@@ -50,6 +52,7 @@ pub mod pipeline;
 pub mod prep;
 mod special;
 pub mod stream;
+pub mod supervised;
 pub mod threshold;
 
 pub use error::Error;

@@ -59,6 +59,43 @@ impl Default for FitOptions {
     }
 }
 
+/// A seeded share of rows kept out of fitting, so that a supervised
+/// detector can be judged on rows it did not learn from (`oddity detect
+/// --label`). A row is held out by a hash of its 1-based row number and the
+/// seed, so the choice streams, repeats for a seed and does not depend on
+/// chunking; the held-out share is `fraction` up to sampling noise, and
+/// it is not stratified by label.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Holdout {
+    /// Share of rows held out, in [0, 1).
+    pub fraction: f64,
+    pub seed: u64,
+}
+
+impl Holdout {
+    /// Whether the row numbered `row` (1-based) is held out.
+    pub fn contains(&self, row: u64) -> bool {
+        // SplitMix64's finaliser: consecutive rows get unrelated hashes.
+        let mut z = row ^ self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        ((z >> 11) as f64 / (1u64 << 53) as f64) < self.fraction
+    }
+
+    /// The rows of `frame` that are not held out.
+    fn training_rows(&self, frame: &Frame) -> Frame {
+        let mut kept = Frame::with_capacity(frame.schema.clone(), frame.n_rows());
+        for row in 0..frame.n_rows() {
+            if !self.contains(frame.first_row + row as u64) {
+                kept.push_row_from(frame, row);
+            }
+        }
+        kept.first_row = frame.first_row;
+        kept
+    }
+}
+
 /// What training saw, kept in the model for `inspect`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainingInfo {
@@ -145,14 +182,20 @@ fn sample_source(
     source: &mut dyn RecordSource,
     options: &FitOptions,
     retain_bytes: usize,
+    holdout: Option<Holdout>,
     on_rows: &mut dyn FnMut(u64),
 ) -> Result<(Frame, u64, Option<Vec<Frame>>), Error> {
     let mut reservoir = Reservoir::new(options.max_fit_rows, options.seed);
     let mut retained = Some(Vec::new());
     let mut retained_bytes = 0;
+    let mut n_read = 0;
     while let Some(chunk) = source.next_chunk(options.chunk_rows)? {
-        reservoir.offer(&chunk);
-        on_rows(reservoir.seen);
+        match holdout {
+            Some(holdout) => reservoir.offer(&holdout.training_rows(&chunk)),
+            None => reservoir.offer(&chunk),
+        }
+        n_read += chunk.n_rows() as u64;
+        on_rows(n_read);
         if let Some(chunks) = &mut retained {
             retained_bytes += estimated_bytes(&chunk);
             if retained_bytes <= retain_bytes {
@@ -173,7 +216,7 @@ fn sample_source(
             "training on a uniform sample of the input"
         );
     }
-    Ok((sample, reservoir.seen, retained))
+    Ok((sample, n_read, retained))
 }
 
 /// A rough size of a frame in memory, for budgets.
@@ -261,17 +304,21 @@ impl Model {
         options.threshold.validate()?;
         options.prep.validate()?;
         let input = source.input().to_string();
-        let (sample, n_rows_read, _) = sample_source(source, options, 0, on_rows)?;
+        let (sample, n_rows_read, _) = sample_source(source, options, 0, None, on_rows)?;
         Model::fit_frame(&sample, options, &input, n_rows_read)
     }
 
     /// Like [`Model::fit`], and also returns every chunk read when they
     /// take at most `retain_bytes` in memory, so that a caller scoring the
     /// same input need not read it again.
+    ///
+    /// With a `holdout`, the held-out rows are read (and retained) but not
+    /// fitted on.
     pub fn fit_retaining(
         source: &mut dyn RecordSource,
         options: &FitOptions,
         retain_bytes: usize,
+        holdout: Option<Holdout>,
         on_rows: &mut dyn FnMut(u64),
     ) -> Result<(Model, Option<Vec<Frame>>), Error> {
         options
@@ -282,13 +329,20 @@ impl Model {
         options.prep.validate()?;
         let input = source.input().to_string();
         let (sample, n_rows_read, retained) =
-            sample_source(source, options, retain_bytes, on_rows)?;
+            sample_source(source, options, retain_bytes, holdout, on_rows)?;
         let model = Model::fit_frame(&sample, options, &input, n_rows_read)?;
         Ok((model, retained))
     }
 
     /// Fits a model on an in-memory frame (on a uniform sample of
     /// [`FitOptions::max_fit_rows`] of its rows when it is larger).
+    ///
+    /// A supervised detector ([`DetectorParams::is_supervised`]) learns
+    /// from the label column of [`ColumnSelection`], read as
+    /// [`labels_from_column`] reads it (missing labels are left out of
+    /// training); without one it is an error that asks for `--label`. Its
+    /// score is already a probability, and the default rule
+    /// ([`ThresholdRule::Auto`]) means probability 0.5 for it.
     pub fn fit_frame(
         frame: &Frame,
         options: &FitOptions,
@@ -322,13 +376,20 @@ impl Model {
                 n_duplicates_dropped,
             },
         ) = Preparation::fit(&options.prep, frame, &resolved.features)?;
-        let detector = options.detector.fit(matrix.view())?;
+        let labels = if options.detector.is_supervised() {
+            Some(training_labels(frame, options, resolved.label)?)
+        } else {
+            None
+        };
+        let detector = options
+            .detector
+            .fit_labelled(matrix.view(), labels.as_deref())?;
         let training_scores = match detector.training_scores() {
             Some(scores) => scores.to_vec(),
             None => detector.score(matrix.view()),
         };
         let calibration = ScoreCalibration::fit(&training_scores)?;
-        let threshold = calibration.threshold(&options.threshold)?;
+        let threshold = threshold_for(&detector, &calibration, &options.threshold)?;
         let training = TrainingInfo {
             input: input.to_string(),
             n_rows_read,
@@ -354,7 +415,7 @@ impl Model {
     /// Replaces the threshold rule without refitting.
     pub fn set_threshold(&mut self, rule: ThresholdRule) -> Result<(), Error> {
         rule.validate()?;
-        self.threshold = self.calibration.threshold(&rule)?;
+        self.threshold = threshold_for(&self.detector, &self.calibration, &rule)?;
         self.options.threshold = rule;
         Ok(())
     }
@@ -363,8 +424,18 @@ impl Model {
     /// scores (used by `detect`, which thresholds the very data it scored).
     pub fn recalibrate(&mut self, reference_scores: &[f64]) -> Result<(), Error> {
         self.calibration = ScoreCalibration::fit(reference_scores)?;
-        self.threshold = self.calibration.threshold(&self.options.threshold)?;
+        self.threshold = threshold_for(&self.detector, &self.calibration, &self.options.threshold)?;
         Ok(())
+    }
+
+    /// The anomaly probability of a raw score: a supervised detector's
+    /// score is one already; other scores go through the calibration.
+    pub fn probability(&self, score: f64) -> f64 {
+        if self.detector.is_supervised() {
+            score.clamp(0.0, 1.0)
+        } else {
+            self.calibration.probability(score)
+        }
     }
 
     /// Prepares a scorer for sources with `schema`: finds the model's
@@ -553,7 +624,7 @@ impl Scorer<'_> {
                     row: frame.first_row + row as u64,
                     id: self.id.map(|index| cell_text(&frame.columns[index], row)),
                     score,
-                    probability: self.model.calibration.probability(score),
+                    probability: self.model.probability(score),
                     is_anomaly,
                     label: labels.as_ref().and_then(|labels| labels[row]),
                     explanation,
@@ -569,6 +640,55 @@ impl Scorer<'_> {
         let shares = self.model.detector.attribute(matrix.row(row));
         explain(&self.model.preparation, &shares, frame, &self.bound, row)
     }
+}
+
+/// The raw-score threshold `rule` gives: for a supervised detector the
+/// default rule is probability 0.5, the classifier's own decision.
+fn threshold_for(
+    detector: &FittedDetector,
+    calibration: &ScoreCalibration,
+    rule: &ThresholdRule,
+) -> Result<f64, Error> {
+    if *rule == ThresholdRule::Auto && detector.is_supervised() {
+        return Ok(0.5);
+    }
+    Ok(calibration.threshold(rule)?)
+}
+
+/// The labels of a supervised detector's training rows.
+fn training_labels(
+    frame: &Frame,
+    options: &FitOptions,
+    label: Option<usize>,
+) -> Result<Vec<Option<bool>>, Error> {
+    let Some(index) = label else {
+        return Err(crate::detector::FitError::NeedsLabels {
+            detector: options.detector.name(),
+        }
+        .into());
+    };
+    if options.prep.drop_duplicates {
+        // Preparation drops rows without saying which, so the labels would
+        // no longer line up.
+        return Err(
+            crate::detector::FitError::from(crate::detector::ParamError::new(
+                "drop_duplicates",
+                "must be off for a supervised detector",
+                true,
+            ))
+            .into(),
+        );
+    }
+    let selection = &options.selection;
+    labels_from_column(
+        &frame.columns[index],
+        selection.positive_label.as_deref(),
+        selection.negative_label.as_deref(),
+    )
+    .map_err(|message| Error::Label {
+        column: frame.schema.fields[index].name.clone(),
+        message,
+    })
 }
 
 /// A cell as text, for ids.
@@ -766,19 +886,38 @@ mod tests {
         // cap each column's evidence, so one extreme column among normal
         // ones need not rank first for them; the per-detector tests cover
         // single-column attribution.
+        // The label column marks the planted row for the supervised
+        // detectors; the others never see it.
         let mut columns = gaussian_columns(600, 3, 4);
         columns[0][77] = 7.0;
         columns[1][77] = 9.0;
         columns[2][77] = -7.0;
+        let label: Vec<f64> = (0..600).map(|row| f64::from(u8::from(row == 77))).collect();
         let data = frame(vec![
             ("a", ColumnData::Number(columns[0].clone())),
             ("b", ColumnData::Number(columns[1].clone())),
             ("c", ColumnData::Number(columns[2].clone())),
+            ("y", ColumnData::Number(label)),
         ]);
         let dir = tempfile::tempdir().unwrap();
         for name in crate::detector::DETECTOR_NAMES {
+            let mut detector = crate::detector::detector_by_name(name).unwrap();
+            if detector.is_supervised() {
+                // One labelled anomaly in 600 needs its class weighed up,
+                // and a forest tree whose bootstrap missed it (about a third
+                // of them) scores it 0, so every tree sees every row here.
+                let mut settings = vec![("class_weight".into(), "balanced".into())];
+                if *name == "forest" {
+                    settings.push(("bootstrap".into(), "false".into()));
+                }
+                detector = detector.with_settings(&settings).unwrap();
+            }
             let options = FitOptions {
-                detector: crate::detector::detector_by_name(name).unwrap(),
+                detector,
+                selection: ColumnSelection {
+                    label: Some("y".into()),
+                    ..ColumnSelection::default()
+                },
                 ..FitOptions::default()
             };
             let model = Model::fit_frame(&data, &options, "test", 600).unwrap();
@@ -792,7 +931,11 @@ mod tests {
                 .max_by(|x, y| x.score.total_cmp(&y.score))
                 .unwrap();
             assert_eq!(top.row, 78, "{name}");
-            assert!(top.is_anomaly, "{name}: threshold {}", model.threshold);
+            assert!(
+                top.is_anomaly,
+                "{name}: threshold {}, score {}",
+                model.threshold, top.score
+            );
             let explanation = top.explanation.as_ref().unwrap();
             assert!(!explanation.contributions.is_empty(), "{name}");
             let reloaded = loaded
@@ -811,6 +954,91 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn supervised_models_learn_the_label_and_output_its_probability() {
+        let columns = gaussian_columns(400, 2, 6);
+        let label: Vec<Option<String>> = (0..400)
+            .map(|row| {
+                Some(
+                    if columns[1][row] > 0.8 {
+                        "attack"
+                    } else {
+                        "normal"
+                    }
+                    .into(),
+                )
+            })
+            .collect();
+        let data = frame(vec![
+            ("a", ColumnData::Number(columns[0].clone())),
+            ("b", ColumnData::Number(columns[1].clone())),
+            ("y", ColumnData::Category(label)),
+        ]);
+        let unlabelled = FitOptions {
+            detector: crate::detector::detector_by_name("tree").unwrap(),
+            ..FitOptions::default()
+        };
+        let error = Model::fit_frame(&data, &unlabelled, "t", 400).unwrap_err();
+        assert!(error.to_string().contains("--label"), "{error}");
+
+        let options = FitOptions {
+            selection: ColumnSelection {
+                label: Some("y".into()),
+                ..ColumnSelection::default()
+            },
+            ..unlabelled
+        };
+        let model = Model::fit_frame(&data, &options, "t", 400).unwrap();
+        // The label is no feature, and the default rule is probability 0.5.
+        assert_eq!(model.training.n_features, 2);
+        assert_eq!(model.threshold, 0.5);
+        let points = model
+            .scorer(&data.schema)
+            .unwrap()
+            .score(&data, ExplainWhich::Anomalies)
+            .unwrap();
+        for point in &points {
+            assert_eq!(point.probability, point.score);
+            assert_eq!(Some(point.is_anomaly), point.label);
+            if let Some(explanation) = &point.explanation {
+                assert_eq!(explanation.contributions[0].column, "b");
+            }
+        }
+        let duplicates = FitOptions {
+            prep: PrepConfig {
+                drop_duplicates: true,
+                ..PrepConfig::default()
+            },
+            ..options
+        };
+        let error = Model::fit_frame(&data, &duplicates, "t", 400).unwrap_err();
+        assert!(error.to_string().contains("drop_duplicates"), "{error}");
+    }
+
+    #[test]
+    fn held_out_rows_are_read_but_not_fitted() {
+        let columns = gaussian_columns(5000, 1, 2);
+        let data = frame(vec![("a", ColumnData::Number(columns[0].clone()))]);
+        let holdout = Holdout {
+            fraction: 0.3,
+            seed: 42,
+        };
+        let mut source = FrameSource::new(Input::Stdin, data.schema.clone(), vec![data.clone()]);
+        let (model, retained) = Model::fit_retaining(
+            &mut source,
+            &FitOptions::default(),
+            usize::MAX,
+            Some(holdout),
+            &mut |_| {},
+        )
+        .unwrap();
+        let held_out = (1..=5000).filter(|&row| holdout.contains(row)).count();
+        assert!((1350..1650).contains(&held_out), "{held_out}");
+        assert_eq!(model.training.n_rows_read, 5000);
+        assert_eq!(model.training.n_rows_fitted, 5000 - held_out);
+        assert_eq!(retained.unwrap()[0].n_rows(), 5000);
     }
 
     #[test]

@@ -210,6 +210,13 @@ impl EnsembleParams {
                     format!("an ensemble at index {index}"),
                 ));
             }
+            if member.is_supervised() {
+                return Err(ParamError::new(
+                    "members",
+                    "must be unsupervised detectors",
+                    format!("{} at index {index}", member.name()),
+                ));
+            }
             member.validate().map_err(|error| ParamError {
                 requirement: format!(
                     "{} in member {index} ({})",
@@ -275,6 +282,9 @@ fn with_seed(member: &DetectorParams, seed: u64) -> DetectorParams {
         DetectorParams::Mcd(params) => params.seed = seed,
         DetectorParams::KMeans(params) => params.seed = seed,
         DetectorParams::OneClassSvm(params) => params.seed = seed,
+        DetectorParams::LogisticRegression(params) => params.seed = seed,
+        DetectorParams::DecisionTree(params) => params.seed = seed,
+        DetectorParams::RandomForest(params) => params.seed = seed,
         DetectorParams::Ecod(_)
         | DetectorParams::Copod(_)
         | DetectorParams::Hbos(_)

@@ -27,7 +27,7 @@ mod kmeans;
 mod knn;
 mod lof;
 mod mahalanobis;
-mod neighbors;
+pub(crate) mod neighbors;
 mod ocsvm;
 mod pca;
 mod smo;
@@ -47,6 +47,11 @@ pub use lof::{LocalOutlierFactor, LocalOutlierFactorParams};
 pub use mahalanobis::{Mcd, McdParams};
 pub use ocsvm::{Gamma, OneClassSvm, OneClassSvmParams, SvmSolver};
 pub use pca::{Pca, PcaMethod, PcaParams};
+
+use crate::supervised::{
+    DecisionTree, DecisionTreeParams, LogisticRegression, LogisticRegressionParams, RandomForest,
+    RandomForestParams,
+};
 
 use ndarray::{ArrayView1, ArrayView2};
 use serde::{Deserialize, Serialize};
@@ -90,6 +95,14 @@ pub enum FitError {
         n_features: usize,
         reason: &'static str,
     },
+    /// A supervised detector was fitted without ground truth.
+    #[error(
+        "the {detector} detector is supervised and needs labels: name the ground-truth column with --label"
+    )]
+    NeedsLabels { detector: &'static str },
+    /// The labels do not line up with the points.
+    #[error("got {n_labels} labels for {n_points} points")]
+    LabelCount { n_points: usize, n_labels: usize },
 }
 
 /// A fitted batch detector.
@@ -160,6 +173,12 @@ pub enum DetectorParams {
     // New variants go last: postcard stores the variant's index.
     /// One-class SVM with the RBF kernel (Schölkopf et al. 2001).
     OneClassSvm(OneClassSvmParams),
+    /// Supervised: L2-penalised logistic regression.
+    LogisticRegression(LogisticRegressionParams),
+    /// Supervised: one CART classification tree.
+    DecisionTree(DecisionTreeParams),
+    /// Supervised: a random forest of CART trees.
+    RandomForest(RandomForestParams),
 }
 
 impl Default for DetectorParams {
@@ -184,11 +203,41 @@ impl DetectorParams {
             DetectorParams::OneClassSvm(params) => params.validate(),
             DetectorParams::Dbscan(params) => params.validate(),
             DetectorParams::Ensemble(params) => params.validate(),
+            DetectorParams::LogisticRegression(params) => params.validate(),
+            DetectorParams::DecisionTree(params) => params.validate(),
+            DetectorParams::RandomForest(params) => params.validate(),
         }
     }
 
-    /// Fits the detector on a finite row-major matrix.
+    /// Whether the detector learns from labels ([`crate::supervised`]);
+    /// such a detector must be fitted with [`DetectorParams::fit_labelled`].
+    pub fn is_supervised(&self) -> bool {
+        matches!(
+            self,
+            DetectorParams::LogisticRegression(_)
+                | DetectorParams::DecisionTree(_)
+                | DetectorParams::RandomForest(_)
+        )
+    }
+
+    /// Fits the detector on a finite row-major matrix; a supervised
+    /// detector refuses ([`FitError::NeedsLabels`]).
     pub fn fit(&self, points: ArrayView2<'_, f64>) -> Result<FittedDetector, FitError> {
+        self.fit_labelled(points, None)
+    }
+
+    /// Fits the detector on a finite row-major matrix with, for supervised
+    /// detectors, one label per point (`true` = anomaly, `None` = not
+    /// known). Unsupervised detectors ignore the labels; supervised ones
+    /// need them.
+    pub fn fit_labelled(
+        &self,
+        points: ArrayView2<'_, f64>,
+        labels: Option<&[Option<bool>]>,
+    ) -> Result<FittedDetector, FitError> {
+        let needs_labels = || FitError::NeedsLabels {
+            detector: self.name(),
+        };
         match self {
             DetectorParams::IsolationForest(params) => Ok(FittedDetector::IsolationForest(
                 IsolationForest::fit(params, points)?,
@@ -216,6 +265,24 @@ impl DetectorParams {
             DetectorParams::Ensemble(params) => {
                 Ok(FittedDetector::Ensemble(Ensemble::fit(params, points)?))
             }
+            DetectorParams::LogisticRegression(params) => {
+                let labels = labels.ok_or_else(needs_labels)?;
+                Ok(FittedDetector::LogisticRegression(LogisticRegression::fit(
+                    params, points, labels,
+                )?))
+            }
+            DetectorParams::DecisionTree(params) => {
+                let labels = labels.ok_or_else(needs_labels)?;
+                Ok(FittedDetector::DecisionTree(DecisionTree::fit(
+                    params, points, labels,
+                )?))
+            }
+            DetectorParams::RandomForest(params) => {
+                let labels = labels.ok_or_else(needs_labels)?;
+                Ok(FittedDetector::RandomForest(RandomForest::fit(
+                    params, points, labels,
+                )?))
+            }
         }
     }
 
@@ -234,6 +301,9 @@ impl DetectorParams {
             DetectorParams::OneClassSvm(params) => params.name(),
             DetectorParams::Dbscan(params) => params.name(),
             DetectorParams::Ensemble(params) => params.name(),
+            DetectorParams::LogisticRegression(params) => params.name(),
+            DetectorParams::DecisionTree(params) => params.name(),
+            DetectorParams::RandomForest(params) => params.name(),
         }
     }
 
@@ -296,9 +366,23 @@ pub enum FittedDetector {
     Dbscan(Dbscan),
     Ensemble(Ensemble),
     OneClassSvm(OneClassSvm),
+    LogisticRegression(LogisticRegression),
+    DecisionTree(DecisionTree),
+    RandomForest(RandomForest),
 }
 
 impl FittedDetector {
+    /// Whether the detector was trained on labels; its score is then the
+    /// probability of the anomaly class.
+    pub fn is_supervised(&self) -> bool {
+        matches!(
+            self,
+            FittedDetector::LogisticRegression(_)
+                | FittedDetector::DecisionTree(_)
+                | FittedDetector::RandomForest(_)
+        )
+    }
+
     fn inner(&self) -> &dyn Detector {
         match self {
             FittedDetector::IsolationForest(forest) => forest,
@@ -313,6 +397,9 @@ impl FittedDetector {
             FittedDetector::OneClassSvm(detector) => detector,
             FittedDetector::Dbscan(detector) => detector,
             FittedDetector::Ensemble(detector) => detector,
+            FittedDetector::LogisticRegression(detector) => detector,
+            FittedDetector::DecisionTree(detector) => detector,
+            FittedDetector::RandomForest(detector) => detector,
         }
     }
 
@@ -340,6 +427,15 @@ impl FittedDetector {
             FittedDetector::Dbscan(detector) => DetectorParams::Dbscan(detector.params().clone()),
             FittedDetector::Ensemble(detector) => {
                 DetectorParams::Ensemble(detector.params().clone())
+            }
+            FittedDetector::LogisticRegression(detector) => {
+                DetectorParams::LogisticRegression(detector.params().clone())
+            }
+            FittedDetector::DecisionTree(detector) => {
+                DetectorParams::DecisionTree(detector.params().clone())
+            }
+            FittedDetector::RandomForest(detector) => {
+                DetectorParams::RandomForest(detector.params().clone())
             }
         }
     }
@@ -400,15 +496,21 @@ pub fn detector_by_name(name: &str) -> Option<DetectorParams> {
         "ocsvm" | "one_class_svm" => DetectorParams::OneClassSvm(OneClassSvmParams::default()),
         "dbscan" => DetectorParams::Dbscan(DbscanParams::default()),
         "auto" | "ensemble" => DetectorParams::Ensemble(auto_params()),
+        "logistic" | "logistic_regression" => {
+            DetectorParams::LogisticRegression(LogisticRegressionParams::default())
+        }
+        "tree" | "decision_tree" => DetectorParams::DecisionTree(DecisionTreeParams::default()),
+        "forest" | "random_forest" => DetectorParams::RandomForest(RandomForestParams::default()),
         _ => return None,
     };
     Some(params)
 }
 
-/// Every name [`detector_by_name`] knows, for help and error messages.
+/// Every name [`detector_by_name`] knows, for help and error messages;
+/// the last three are supervised and need labels.
 pub const DETECTOR_NAMES: &[&str] = &[
     "iforest", "eif", "ecod", "copod", "hbos", "knn", "lof", "pca", "mcd", "kmeans", "ocsvm",
-    "dbscan", "auto",
+    "dbscan", "auto", "logistic", "tree", "forest",
 ];
 
 /// Normalises non-negative raw attributions to shares summing to 1.
