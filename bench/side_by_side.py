@@ -48,6 +48,8 @@ import time
 import warnings
 from pathlib import Path
 
+from doc_sections import kept_sections
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ODDITY = REPO_ROOT / "target" / "release" / "oddity"
 TIMING_EXAMPLE = REPO_ROOT / "target" / "release" / "examples" / "fit_score_timing"
@@ -2083,17 +2085,6 @@ def run_part(name, func):
     }
 
 
-def kept_stream_section(doc_path):
-    """The section bench/streams.py generated in the old document, if any,
-    so that rewriting the rest does not drop it."""
-    begin, end = "<!-- streams:begin", "<!-- streams:end -->"
-    text = doc_path.read_text() if doc_path.exists() else ""
-    if begin not in text or end not in text:
-        return ""
-    start = text.index(begin)
-    return "\n" + text[start:text.index(end, start) + len(end)] + "\n"
-
-
 def main():
     if len(sys.argv) == 5 and sys.argv[1] == "--sklearn-worker":
         sklearn_worker(*sys.argv[2:])
@@ -2192,7 +2183,7 @@ def main():
     ordered = {name: parts[name] for name in PARTS if name in parts}
     doc, printed = render(info, ordered, runtime_s, old_sections(args.doc))
     args.doc.parent.mkdir(parents=True, exist_ok=True)
-    args.doc.write_text(doc + kept_stream_section(args.doc))
+    args.doc.write_text(doc + kept_sections(args.doc))
     print()
     for title, body in printed:
         print(f"{title}\n\n{body}\n")
