@@ -117,6 +117,14 @@ pub struct StreamArgs {
     /// spikes are diluted by the averaging.
     #[arg(long, conflicts_with = "model")]
     pub likelihood: bool,
+    /// Keep one model (detector, likelihood, threshold) per value of this
+    /// column, e.g. a host or customer id; never a feature.
+    #[arg(long, value_name = "COLUMN", conflicts_with = "model")]
+    pub entity: Option<String>,
+    /// Most entities kept at once; a new one beyond it replaces the one seen
+    /// least recently.
+    #[arg(long, default_value_t = oddity::stream::DEFAULT_MAX_ENTITIES, value_name = "N")]
+    pub max_entities: usize,
     /// Records the threshold ignores while the detector is still learning.
     #[arg(long, default_value_t = 500, value_name = "N")]
     pub warmup: u64,

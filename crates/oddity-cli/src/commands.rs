@@ -632,7 +632,7 @@ fn csv_writer(path: &Path) -> anyhow::Result<csv::Writer<File>> {
 }
 
 fn stream(args: StreamArgs, quiet: bool) -> anyhow::Result<()> {
-    use oddity::online::{ONLINE_DETECTOR_NAMES, OnlineDetector, online_detector_by_name};
+    use oddity::online::{ONLINE_DETECTOR_NAMES, online_detector_by_name};
     use oddity::stream::{LIKELIHOOD_THRESHOLD, StreamModel, StreamOptions, StreamThresholdParams};
     use oddity::threshold::ThresholdRule;
 
@@ -684,19 +684,30 @@ fn stream(args: StreamArgs, quiet: bool) -> anyhow::Result<()> {
                 likelihood: args
                     .likelihood
                     .then(oddity::online::AnomalyLikelihoodParams::default),
+                entity: args.entity.clone(),
+                max_entities: args.max_entities,
             };
             StreamModel::new(options, &schema)?
         }
     };
     let binding = model.bind(&schema)?;
     let mut out = open_output(args.output.as_deref())?;
-    let id_column = model.options.selection.id.clone();
-    let label_column = model.options.selection.label.clone();
+    let columns = StreamColumns {
+        id: model.options.selection.id.clone(),
+        // An entity column that is also the id is written once.
+        entity: model
+            .options
+            .entity
+            .clone()
+            .filter(|entity| model.options.selection.id.as_ref() != Some(entity)),
+        label: model.options.selection.label.clone(),
+    };
     if args.format == StreamFormat::Csv {
         let mut header = vec!["row"];
-        header.extend(id_column.as_deref());
+        header.extend(columns.id.as_deref());
+        header.extend(columns.entity.as_deref());
         header.extend(["score", "threshold", "is_anomaly", "alert"]);
-        header.extend(label_column.as_deref());
+        header.extend(columns.label.as_deref());
         if args.explain {
             header.push("top_features");
         }
@@ -713,14 +724,7 @@ fn stream(args: StreamArgs, quiet: bool) -> anyhow::Result<()> {
             if args.anomalies_only && !point.decision.is_anomaly {
                 continue;
             }
-            write_stream_point(
-                &mut out,
-                args.format,
-                point,
-                &id_column,
-                &label_column,
-                args.explain,
-            )?;
+            write_stream_point(&mut out, args.format, point, &columns, args.explain)?;
         }
         if args.flush {
             out.flush()?;
@@ -741,10 +745,20 @@ fn stream(args: StreamArgs, quiet: bool) -> anyhow::Result<()> {
     }
     if !quiet {
         eprintln!(
-            "streamed {} records with {}: {} incidents{}",
+            "streamed {} records with {}: {} incidents{}{}",
             model.n_records(),
-            model.detector().name(),
-            model.threshold().n_incidents(),
+            model.detector_name(),
+            model.n_incidents(),
+            model
+                .options
+                .entity
+                .as_ref()
+                .map(|_| format!(
+                    " over {} entities ({} replaced to stay within --max-entities)",
+                    model.n_entities(),
+                    model.n_replaced()
+                ))
+                .unwrap_or_default(),
             args.checkpoint
                 .as_ref()
                 .map(|path| format!(", state saved to {}", path.display()))
@@ -754,12 +768,18 @@ fn stream(args: StreamArgs, quiet: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The input columns a stream's output repeats beside each score.
+struct StreamColumns {
+    id: Option<String>,
+    entity: Option<String>,
+    label: Option<String>,
+}
+
 fn write_stream_point(
     out: &mut dyn Write,
     format: StreamFormat,
     point: &oddity::stream::StreamPoint,
-    id_column: &Option<String>,
-    label_column: &Option<String>,
+    columns: &StreamColumns,
     explain: bool,
 ) -> anyhow::Result<()> {
     let finite = |value: f64| value.is_finite().then_some(value);
@@ -767,14 +787,17 @@ fn write_stream_point(
         StreamFormat::Ndjson => {
             let mut record = serde_json::Map::new();
             record.insert("row".into(), json!(point.row));
-            if let Some(name) = id_column {
+            if let Some(name) = &columns.id {
                 record.insert(name.clone(), json!(point.id));
+            }
+            if let Some(name) = &columns.entity {
+                record.insert(name.clone(), json!(point.entity));
             }
             record.insert("score".into(), json!(finite(point.score)));
             record.insert("threshold".into(), json!(point.decision.threshold));
             record.insert("is_anomaly".into(), json!(point.decision.is_anomaly));
             record.insert("alert".into(), json!(point.decision.alert));
-            if let Some(name) = label_column {
+            if let Some(name) = &columns.label {
                 record.insert(name.clone(), json!(point.label));
             }
             if let Some(contributions) = &point.contributions {
@@ -790,14 +813,17 @@ fn write_stream_point(
         StreamFormat::Csv => {
             let number = |value: Option<f64>| value.map(format_number).unwrap_or_default();
             let mut fields = vec![point.row.to_string()];
-            if id_column.is_some() {
+            if columns.id.is_some() {
                 fields.push(point.id.clone().unwrap_or_default());
+            }
+            if columns.entity.is_some() {
+                fields.push(point.entity.clone().unwrap_or_default());
             }
             fields.push(number(finite(point.score)));
             fields.push(number(point.decision.threshold));
             fields.push(point.decision.is_anomaly.to_string());
             fields.push(point.decision.alert.to_string());
-            if label_column.is_some() {
+            if columns.label.is_some() {
                 fields.push(point.label.map(|l| l.to_string()).unwrap_or_default());
             }
             if explain {

@@ -897,3 +897,46 @@ fn stream_likelihood_scores_on_a_fixed_scale_and_flags_the_incident() {
     let inspected = stdout_of(oddity().args(["inspect"]).arg(&state));
     assert!(inspected.contains("likelihood_params"), "{inspected}");
 }
+
+#[test]
+fn stream_keeps_one_model_per_entity() {
+    let dir = TempDir::new().unwrap();
+    // Two hosts around the same level: a steady one and a noisy one; the
+    // steady one jumps by 3 once, well within the noisy one's swings.
+    let mut text = String::from("host,load\n");
+    for row in 0..4000 {
+        let wiggle = ((row * 7919) % 101) as f64 / 100.0 - 0.5;
+        if row % 2 == 0 {
+            let load = if row == 3000 {
+                53.0
+            } else {
+                50.0 + 0.2 * wiggle
+            };
+            text.push_str(&format!("steady,{load}\n"));
+        } else {
+            text.push_str(&format!("noisy,{}\n", 50.0 + 40.0 * wiggle));
+        }
+    }
+    let data = write_file(&dir, "hosts.csv", text.as_bytes());
+    let output = stdout_of(
+        oddity()
+            .args(["stream"])
+            .arg(&data)
+            .args(["--entity", "host"]),
+    );
+    let records: Vec<serde_json::Value> = output
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(records.len(), 4000);
+    assert_eq!(records[3000]["host"], "steady");
+    assert_eq!(records[3000]["is_anomaly"], true, "{}", records[3000]);
+
+    oddity()
+        .args(["stream"])
+        .arg(&data)
+        .args(["--entity", "machine"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("machine"));
+}

@@ -16,7 +16,7 @@
 //! until `cooldown` records in a row are below the threshold, so one
 //! incident does not raise a storm of alerts.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -218,7 +218,21 @@ pub struct StreamOptions {
     /// is the same for every stream (0.5 is a tail probability of 1e-5),
     /// so a fixed threshold fits all. `None` reports raw scores.
     pub likelihood: Option<AnomalyLikelihoodParams>,
+    /// A column naming the entity each record belongs to (a host, a
+    /// customer): every entity gets its own detector, likelihood and
+    /// threshold, so one busy machine does not set the bar for a quiet one.
+    /// Never a feature. `None`: one model for the whole stream.
+    pub entity: Option<String>,
+    /// Most entities kept at once, the memory budget of per-entity models:
+    /// a new entity beyond it replaces the one seen least recently, which
+    /// starts afresh if it comes back. Default [`DEFAULT_MAX_ENTITIES`].
+    pub max_entities: usize,
 }
+
+/// Entities kept at once unless [`StreamOptions::max_entities`] says
+/// otherwise. A default random cut forest over ten features takes about a
+/// megabyte, so a thousand of them fit in a few gigabytes at most.
+pub const DEFAULT_MAX_ENTITIES: usize = 1000;
 
 /// The threshold that suits likelihood scores when the user names none: a
 /// log likelihood of 0.5, a tail probability of 1e-5 (the "extreme" level
@@ -236,6 +250,9 @@ pub struct StreamPoint {
     /// record with a missing or non-finite feature (it is not learned).
     pub score: f64,
     pub decision: Decision,
+    /// The record's entity, when the stream has an entity column (missing
+    /// values are the entity `""`).
+    pub entity: Option<String>,
     /// Ground truth from the label column, when there is one.
     pub label: Option<bool>,
     /// Per-feature shares of the score, largest first, for anomalies when
@@ -249,23 +266,71 @@ pub struct StreamBinding {
     features: Vec<usize>,
     id: Option<usize>,
     label: Option<usize>,
+    entity: Option<usize>,
 }
 
-/// An online detector with its adaptive threshold and its feature columns.
+/// The learned state of one entity (or of the whole stream).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct EntityState {
+    detector: OnlineModel,
+    likelihood: Option<AnomalyLikelihood>,
+    threshold: StreamThreshold,
+    /// The model's record count when this entity was last seen, for
+    /// replacing the least recently seen one.
+    last_seen: u64,
+}
+
+impl EntityState {
+    fn new(options: &StreamOptions, n_features: usize) -> Result<EntityState, Error> {
+        Ok(EntityState {
+            detector: OnlineModel::new(&options.detector, n_features)?,
+            likelihood: options
+                .likelihood
+                .clone()
+                .map(AnomalyLikelihood::new)
+                .transpose()?,
+            threshold: StreamThreshold::new(options.threshold.clone())?,
+            last_seen: 0,
+        })
+    }
+}
+
+/// Online detectors with their adaptive thresholds and feature columns:
+/// one for the whole stream, or one per entity.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StreamModel {
     pub options: StreamOptions,
     feature_names: Vec<String>,
-    detector: OnlineModel,
-    likelihood: Option<AnomalyLikelihood>,
-    threshold: StreamThreshold,
+    /// Keyed by entity; the whole stream is the entity `""` when there is
+    /// no entity column.
+    entities: BTreeMap<String, EntityState>,
     n_records: u64,
+    /// Incidents of entities since replaced, so the total survives them.
+    forgotten_incidents: u64,
+    n_replaced: u64,
 }
 
 impl StreamModel {
     /// A fresh model whose features are chosen from `schema`.
     pub fn new(options: StreamOptions, schema: &Schema) -> Result<StreamModel, Error> {
-        let resolved = options.selection.resolve(schema, false)?;
+        if options.max_entities == 0 {
+            return Err(Error::Online(OnlineError::param(
+                "max_entities",
+                "must be at least 1",
+                0,
+            )));
+        }
+        let mut selection = options.selection.clone();
+        if let Some(entity) = &options.entity {
+            if schema.index_of(entity).is_none() {
+                return Err(Error::StreamColumn {
+                    column: entity.clone(),
+                    message: "is the entity column but not in the input".to_string(),
+                });
+            }
+            selection.exclude.push(entity.clone());
+        }
+        let resolved = selection.resolve(schema, false)?;
         let mut feature_names = Vec::new();
         for index in resolved.features {
             let field = &schema.fields[index];
@@ -288,20 +353,21 @@ impl StreamModel {
                 message: "no numeric feature columns to stream".to_string(),
             });
         }
-        let detector = OnlineModel::new(&options.detector, feature_names.len())?;
-        let likelihood = options
-            .likelihood
-            .clone()
-            .map(AnomalyLikelihood::new)
-            .transpose()?;
-        let threshold = StreamThreshold::new(options.threshold.clone())?;
+        // Building one state up front checks every parameter now rather
+        // than at the first record.
+        let first = EntityState::new(&options, feature_names.len())?;
+        let entities = if options.entity.is_none() {
+            BTreeMap::from([(String::new(), first)])
+        } else {
+            BTreeMap::new()
+        };
         Ok(StreamModel {
             options,
             feature_names,
-            detector,
-            likelihood,
-            threshold,
+            entities,
             n_records: 0,
+            forgotten_incidents: 0,
+            n_replaced: 0,
         })
     }
 
@@ -310,14 +376,41 @@ impl StreamModel {
         &self.feature_names
     }
 
-    /// The online detector.
-    pub fn detector(&self) -> &OnlineModel {
-        &self.detector
+    /// The online detector's name (`random_cut_forest`).
+    pub fn detector_name(&self) -> &'static str {
+        self.options.detector.name()
     }
 
-    /// The adaptive threshold.
-    pub fn threshold(&self) -> &StreamThreshold {
-        &self.threshold
+    /// The online detector of `entity` (`""` without an entity column),
+    /// if it is kept.
+    pub fn detector(&self, entity: &str) -> Option<&OnlineModel> {
+        self.entities.get(entity).map(|state| &state.detector)
+    }
+
+    /// The adaptive threshold of `entity` (`""` without an entity column),
+    /// if it is kept.
+    pub fn threshold(&self, entity: &str) -> Option<&StreamThreshold> {
+        self.entities.get(entity).map(|state| &state.threshold)
+    }
+
+    /// Incidents opened so far, over every entity, replaced ones included.
+    pub fn n_incidents(&self) -> u64 {
+        self.forgotten_incidents
+            + self
+                .entities
+                .values()
+                .map(|state| state.threshold.n_incidents())
+                .sum::<u64>()
+    }
+
+    /// Entities kept now.
+    pub fn n_entities(&self) -> usize {
+        self.entities.len()
+    }
+
+    /// Entities replaced so far to stay within `max_entities`.
+    pub fn n_replaced(&self) -> u64 {
+        self.n_replaced
     }
 
     /// Records processed so far, over every run of this model.
@@ -360,10 +453,21 @@ impl StreamModel {
             features.push(index);
         }
         let find = |name: &Option<String>| name.as_deref().and_then(|name| schema.index_of(name));
+        let entity = find(&self.options.entity);
+        if let (Some(name), None) = (&self.options.entity, entity) {
+            return Err(Error::StreamColumn {
+                column: name.clone(),
+                message: format!(
+                    "is the entity column but not in the input ({})",
+                    available()
+                ),
+            });
+        }
         Ok(StreamBinding {
             features,
             id: find(&self.options.selection.id),
             label: find(&self.options.selection.label),
+            entity,
         })
     }
 
@@ -396,16 +500,33 @@ impl StreamModel {
             for (slot, &column) in point.iter_mut().zip(&binding.features) {
                 *slot = numeric_cell(&frame.columns[column], row);
             }
+            let entity = binding
+                .entity
+                .map(|index| cell_text(&frame.columns[index], row));
+            let n_features = self.feature_names.len();
+            let key = entity.clone().unwrap_or_default();
+            if !self.entities.contains_key(&key) {
+                self.make_room();
+                let state = EntityState::new(&self.options, n_features)?;
+                self.entities.insert(key.clone(), state);
+            }
+            let state = self
+                .entities
+                .get_mut(&key)
+                .expect("the entity was just found or inserted");
+            state.last_seen = self.n_records;
             let (score, contributions) = if explain {
-                let score = self.detector.score_one(&point);
-                let decision_preview = self.threshold.current().is_some_and(|t| score > t);
-                let contributions = decision_preview.then(|| self.contributions(&point));
-                self.detector.learn_one(&point);
+                let score = state.detector.score_one(&point);
+                let decision_preview = state.threshold.current().is_some_and(|t| score > t);
+                let contributions = decision_preview.then(|| {
+                    named_shares(&self.feature_names, state.detector.attribute_one(&point))
+                });
+                state.detector.learn_one(&point);
                 (score, contributions)
             } else {
-                (self.detector.score_learn_one(&point), None)
+                (state.detector.score_learn_one(&point), None)
             };
-            let score = match self.likelihood.as_mut() {
+            let score = match state.likelihood.as_mut() {
                 // A record the detector could not score leaves the
                 // likelihood's history untouched, as it leaves the detector.
                 Some(likelihood) if score.is_finite() => {
@@ -414,7 +535,7 @@ impl StreamModel {
                 }
                 _ => score,
             };
-            let decision = self.threshold.observe(score);
+            let decision = state.threshold.observe(score);
             self.n_records += 1;
             out.push(StreamPoint {
                 row: frame.first_row + row as u64,
@@ -423,6 +544,7 @@ impl StreamModel {
                     .map(|index| cell_text(&frame.columns[index], row)),
                 score,
                 decision,
+                entity,
                 label: labels.as_ref().and_then(|labels| labels[row]),
                 contributions: contributions.filter(|_| decision.is_anomaly),
             });
@@ -430,17 +552,21 @@ impl StreamModel {
         Ok(out)
     }
 
-    fn contributions(&self, point: &[f64]) -> Vec<(String, f64)> {
-        let shares = self.detector.attribute_one(point);
-        let mut named: Vec<(String, f64)> = self
-            .feature_names
+    /// Forgets the least recently seen entity when a new one would exceed
+    /// `max_entities`.
+    fn make_room(&mut self) {
+        if self.entities.len() < self.options.max_entities {
+            return;
+        }
+        let oldest = self
+            .entities
             .iter()
-            .cloned()
-            .zip(shares)
-            .filter(|(_, share)| *share > 0.0)
-            .collect();
-        named.sort_by(|a, b| b.1.total_cmp(&a.1));
-        named
+            .min_by_key(|(_, state)| state.last_seen)
+            .map(|(key, _)| key.clone());
+        if let Some(state) = oldest.and_then(|key| self.entities.remove(&key)) {
+            self.forgotten_incidents += state.threshold.n_incidents();
+            self.n_replaced += 1;
+        }
     }
 
     /// The human-readable header stored in front of the payload.
@@ -448,16 +574,18 @@ impl StreamModel {
         serde_json::json!({
             "kind": STREAM_MODEL_KIND,
             "payload_version": STREAM_PAYLOAD_VERSION,
-            "detector": self.detector.name(),
-            "detector_params": self.detector.params(),
+            "detector": self.detector_name(),
+            "detector_params": self.options.detector,
             "threshold_params": self.options.threshold,
             "likelihood_params": self.options.likelihood,
-            "threshold": self.threshold.current(),
+            "threshold": self.threshold("").and_then(StreamThreshold::current),
+            "entity_column": self.options.entity,
+            "n_entities": self.entities.len(),
             "features": self.feature_names,
             "id_column": self.options.selection.id,
             "label_column": self.options.selection.label,
             "n_records": self.n_records,
-            "n_incidents": self.threshold.n_incidents(),
+            "n_incidents": self.n_incidents(),
         })
     }
 
@@ -505,28 +633,50 @@ impl StreamModel {
         }
         let model: StreamModel =
             postcard::from_bytes(&payload).map_err(|error| decode_error(error.to_string()))?;
-        model
-            .detector
-            .check_state()
-            .map_err(|error| decode_error(error.to_string()))?;
-        if let Some(likelihood) = &model.likelihood {
-            likelihood
+        if model.entities.len() > model.options.max_entities {
+            return Err(decode_error(format!(
+                "holds {} entities, more than its max_entities {}",
+                model.entities.len(),
+                model.options.max_entities
+            )));
+        }
+        for (entity, state) in &model.entities {
+            let corrupt = |problem: String| decode_error(format!("entity {entity:?}: {problem}"));
+            state
+                .detector
                 .check_state()
-                .map_err(|error| decode_error(error.to_string()))?;
+                .map_err(|error| corrupt(error.to_string()))?;
+            if let Some(likelihood) = &state.likelihood {
+                likelihood
+                    .check_state()
+                    .map_err(|error| corrupt(error.to_string()))?;
+            }
+            if state.likelihood.is_some() != model.options.likelihood.is_some() {
+                return Err(corrupt(
+                    "likelihood state differs from the options".to_string(),
+                ));
+            }
+            if state.detector.n_features() != model.feature_names.len() {
+                return Err(corrupt(
+                    "detector width differs from the feature list".to_string(),
+                ));
+            }
+            state.threshold.params.validate()?;
         }
-        if model.likelihood.is_some() != model.options.likelihood.is_some() {
-            return Err(decode_error(
-                "likelihood state differs from the options".to_string(),
-            ));
-        }
-        if model.detector.n_features() != model.feature_names.len() {
-            return Err(decode_error(
-                "detector width differs from the feature list".to_string(),
-            ));
-        }
-        model.threshold.params.validate()?;
         Ok(model)
     }
+}
+
+/// Per-feature shares named and sorted, largest first; zero shares left out.
+fn named_shares(feature_names: &[String], shares: Vec<f64>) -> Vec<(String, f64)> {
+    let mut named: Vec<(String, f64)> = feature_names
+        .iter()
+        .cloned()
+        .zip(shares)
+        .filter(|(_, share)| *share > 0.0)
+        .collect();
+    named.sort_by(|a, b| b.1.total_cmp(&a.1));
+    named
 }
 
 /// A cell as a detector input: numbers as they are, booleans as 0/1,
@@ -589,6 +739,8 @@ mod tests {
                 ..StreamThresholdParams::default()
             },
             likelihood: None,
+            entity: None,
+            max_entities: DEFAULT_MAX_ENTITIES,
         }
     }
 
@@ -662,6 +814,106 @@ mod tests {
         );
     }
 
+    /// Two machines interleaved around the same level 50: a steady one
+    /// (spread 0.1) and a noisy one (spread 10); the steady one jumps to 53
+    /// at `spike_at`, thirty of its spreads but well within the other's.
+    fn two_machines(n: usize, spike_at: usize) -> Frame {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
+        let mut hosts = Vec::with_capacity(n);
+        let mut load = Vec::with_capacity(n);
+        for row in 0..n {
+            let noise: f64 = StandardNormal.sample(&mut rng);
+            if row % 2 == 0 {
+                hosts.push(Some("quiet".to_string()));
+                load.push(if row == spike_at {
+                    53.0
+                } else {
+                    50.0 + 0.1 * noise
+                });
+            } else {
+                hosts.push(Some("busy".to_string()));
+                load.push(50.0 + 10.0 * noise);
+            }
+        }
+        frame(
+            vec![
+                ("host", ColumnData::Category(hosts)),
+                ("load", ColumnData::Number(load)),
+            ],
+            1,
+        )
+    }
+
+    fn entity_options(max_entities: usize) -> StreamOptions {
+        StreamOptions {
+            entity: Some("host".to_string()),
+            max_entities,
+            ..options()
+        }
+    }
+
+    #[test]
+    fn each_entity_is_judged_against_its_own_history() {
+        let data = two_machines(6000, 5000);
+        let mut model = StreamModel::new(entity_options(10), &data.schema).unwrap();
+        let binding = model.bind(&data.schema).unwrap();
+        let points = model.process(&data, &binding, false).unwrap();
+        assert_eq!(model.n_entities(), 2);
+        assert_eq!(points[5000].entity.as_deref(), Some("quiet"));
+        assert!(points[5000].decision.is_anomaly, "{:?}", points[5000]);
+        // Each entity learned only its own records.
+        assert_eq!(model.detector("quiet").unwrap().n_seen(), 3000);
+
+        // One model for both: the steady machine's jump is within the noisy
+        // one's spread, so it is not flagged.
+        // Without --entity the category column must be left out by hand.
+        let error = StreamModel::new(options(), &data.schema).unwrap_err();
+        assert!(error.to_string().contains("host"), "{error}");
+        let without_host = StreamOptions {
+            selection: ColumnSelection {
+                exclude: vec!["host".to_string()],
+                ..ColumnSelection::default()
+            },
+            ..options()
+        };
+        let mut one = StreamModel::new(without_host, &data.schema).unwrap();
+        let binding = one.bind(&data.schema).unwrap();
+        let pooled = one.process(&data, &binding, false).unwrap();
+        assert!(!pooled[5000].decision.is_anomaly, "{:?}", pooled[5000]);
+    }
+
+    #[test]
+    fn entities_beyond_the_budget_replace_the_least_recently_seen() {
+        let data = two_machines(400, 0);
+        let mut model = StreamModel::new(entity_options(1), &data.schema).unwrap();
+        let binding = model.bind(&data.schema).unwrap();
+        model.process(&data, &binding, false).unwrap();
+        assert_eq!(model.n_entities(), 1);
+        assert_eq!(model.n_replaced(), 399);
+        assert!(model.detector("busy").is_some());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("entities.oddity");
+        model.save(&path).unwrap();
+        let restored = StreamModel::load(&path).unwrap();
+        assert_eq!(
+            (
+                restored.n_entities(),
+                restored.n_replaced(),
+                restored.n_incidents()
+            ),
+            (1, 399, model.n_incidents())
+        );
+
+        let error = StreamModel::new(entity_options(0), &data.schema).unwrap_err();
+        assert!(error.to_string().contains("max_entities"), "{error}");
+        let missing = StreamOptions {
+            entity: Some("machine".to_string()),
+            ..entity_options(5)
+        };
+        let error = StreamModel::new(missing, &data.schema).unwrap_err();
+        assert!(error.to_string().contains("machine"), "{error}");
+    }
+
     #[test]
     fn checkpoint_and_restore_continue_bit_identically() {
         checkpoint_round_trip(options());
@@ -718,7 +970,7 @@ mod tests {
         let points = model.process(&data, &binding, true).unwrap();
         assert!(points[1].score.is_nan());
         assert!(!points[1].decision.is_anomaly);
-        assert_eq!(model.detector().n_seen(), 2);
+        assert_eq!(model.detector("").unwrap().n_seen(), 2);
     }
 
     #[test]
