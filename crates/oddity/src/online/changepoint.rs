@@ -54,6 +54,13 @@
 //! the scores (as `oddity stream` sets) decides what is worth an alert;
 //! `h` only decides when a feature relearns its regime.
 //!
+//! FIXME: the statistics assume roughly Gaussian noise inside a regime. A
+//! sparse or heavily skewed feature (counts that are mostly zero) raises
+//! false changes often: repeated values near the mean push the spread-down
+//! statistic up, rare large values the level-up one. Standardising `√|z|`
+//! by its own mean and variance learned over the regime, instead of the
+//! Gaussian constants, would fix the spread statistics.
+//!
 //! Costs: `O(n_features)` time per point and 56 bytes of state per feature,
 //! whatever the length of the stream.
 //!
