@@ -23,9 +23,10 @@
 //! measured on the same scale as the level statistics and one `k` and one
 //! `h` give both the same rate of false changes. (The squared deviation
 //! `z²`, centred and scaled, has the same mean and variance but a heavy
-//! right tail: with the same `k` and `h` it raises a false change every
-//! 145 points of Gaussian noise instead of every 980, and it can grow the
-//! spread-down statistic by at most `0.71 - k` per point.) When any of a
+//! right tail: with the same `k` and `h` its spread-up statistic alone
+//! raises a false change every 145 points of Gaussian noise, against every
+//! 980 for `w`; and it can grow the spread-down statistic by at most
+//! `0.71 - k` per point, so a fall in spread goes unseen.) When any of a
 //! feature's statistics exceeds `reset_threshold` (`h`), the feature's
 //! regime restarts: its statistics go back to zero and its mean and
 //! variance are relearned over the next `warmup` points. The point that
