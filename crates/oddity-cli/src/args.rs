@@ -100,9 +100,11 @@ pub struct StreamArgs {
     pub read: ReadArgs,
     #[command(flatten)]
     pub columns: ColumnArgs,
-    /// Online detector: rcf (random cut forest, Guha et al. 2016) or hst
+    /// Online detector: rcf (random cut forest, Guha et al. 2016), hst
     /// (half-space trees, Tan et al. 2011; expects features in [0, 1]
-    /// unless its `limits` parameter says otherwise).
+    /// unless its `limits` parameter says otherwise) or cusum (per-feature
+    /// CUSUM change points in level and spread, Page 1954; parameters
+    /// drift, reset_threshold, warmup).
     #[arg(long, default_value = "rcf", value_name = "NAME")]
     pub detector: String,
     /// Set a detector parameter by name (repeatable), e.g. --param shingle_size=4.

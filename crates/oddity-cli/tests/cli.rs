@@ -940,3 +940,40 @@ fn stream_keeps_one_model_per_entity() {
         .failure()
         .stderr(predicate::str::contains("machine"));
 }
+
+#[test]
+fn stream_cusum_flags_a_planted_level_shift() {
+    let dir = TempDir::new().unwrap();
+    let mut text = String::from("value\n");
+    for row in 0..1500 {
+        // A deterministic wiggle of about one unit; the level rises by 8
+        // at row 1200, after the threshold's warmup and first refits.
+        let wiggle = ((row * 7919) % 13) as f64 * 0.15 + ((row as f64) * 0.37).sin() * 0.5;
+        let level = if row >= 1200 { 18.0 } else { 10.0 };
+        text.push_str(&format!("{:.3}\n", level + wiggle));
+    }
+    let data = write_file(&dir, "data.csv", text.as_bytes());
+
+    let output = stdout_of(
+        oddity()
+            .args(["stream"])
+            .arg(&data)
+            .args(["--detector", "cusum"]),
+    );
+
+    let records: Vec<serde_json::Value> = output
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(records.len(), 1500);
+    let flagged = |range: std::ops::Range<usize>| {
+        records[range]
+            .iter()
+            .filter(|record| record["is_anomaly"] == true)
+            .count()
+    };
+    assert!(flagged(1200..1203) >= 1, "{:?}", &records[1198..1204]);
+    let score = records[1200]["score"].as_f64().unwrap();
+    assert!(score > 5.0, "{}", records[1200]);
+    assert!(flagged(700..1200) <= 10, "{}", flagged(700..1200));
+}

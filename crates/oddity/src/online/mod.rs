@@ -5,13 +5,17 @@
 //! arriving point against what it has learned so far, then learns from it.
 //! Memory does not grow with the length of the stream: half-space trees keep
 //! fixed mass counters, random cut forests keep a fixed-size, time-decayed
-//! sample. Both forget, so they follow a drifting stream.
+//! sample, the change-point detector a few numbers per feature. All of them
+//! forget, so they follow a drifting stream.
 //!
 //! - [`HalfSpaceTrees`]: Tan, Ting and Liu (IJCAI 2011), scored as River's
 //!   `HalfSpaceTrees`; very fast, assumes known feature ranges.
 //! - [`RandomCutForest`]: Guha, Mishra, Roy and Schrijvers (ICML 2016),
 //!   scored as AWS's `rcflib`; no range assumption, shingling for collective
 //!   anomalies, directional attribution ([`DiVector`]).
+//! - [`ChangePoint`]: per-feature two-sided CUSUM (Page 1954) on the level
+//!   and the spread of each feature; scores the evidence of a change and
+//!   restarts a feature's regime after one, so it follows the new level.
 //!
 //! The whole state of a detector, random generators included, is plain data
 //! that serde serializes: a model saved after `k` points and restored scores
@@ -33,6 +37,7 @@
 //! # Ok::<(), oddity::online::OnlineError>(())
 //! ```
 
+pub mod changepoint;
 pub mod hst;
 pub mod likelihood;
 pub mod rcf;
@@ -40,6 +45,7 @@ mod rng;
 
 use serde::{Deserialize, Serialize};
 
+pub use changepoint::{ChangePoint, ChangePointParams};
 pub use hst::{HalfSpaceTrees, HalfSpaceTreesParams};
 pub use likelihood::{AnomalyLikelihood, AnomalyLikelihoodParams, log_likelihood};
 pub use rcf::{DiVector, RandomCutForest, RandomCutForestParams};
@@ -135,6 +141,8 @@ pub enum OnlineParams {
     HalfSpaceTrees(HalfSpaceTreesParams),
     /// See [`RandomCutForest`].
     RandomCutForest(RandomCutForestParams),
+    /// See [`ChangePoint`].
+    ChangePoint(ChangePointParams),
 }
 
 impl OnlineParams {
@@ -144,6 +152,7 @@ impl OnlineParams {
         match self {
             OnlineParams::HalfSpaceTrees(params) => params.validate(),
             OnlineParams::RandomCutForest(params) => params.validate(),
+            OnlineParams::ChangePoint(params) => params.validate(),
         }
     }
 
@@ -152,6 +161,7 @@ impl OnlineParams {
         match self {
             OnlineParams::HalfSpaceTrees(_) => hst::NAME,
             OnlineParams::RandomCutForest(_) => rcf::NAME,
+            OnlineParams::ChangePoint(_) => changepoint::NAME,
         }
     }
 
@@ -183,12 +193,13 @@ pub fn online_detector_by_name(name: &str) -> Option<OnlineParams> {
         "hst" | "half_space_trees" => {
             Some(OnlineParams::HalfSpaceTrees(HalfSpaceTreesParams::default()))
         }
+        "cusum" | "change_point" => Some(OnlineParams::ChangePoint(ChangePointParams::default())),
         _ => None,
     }
 }
 
 /// Every name [`online_detector_by_name`] knows.
-pub const ONLINE_DETECTOR_NAMES: &[&str] = &["rcf", "hst"];
+pub const ONLINE_DETECTOR_NAMES: &[&str] = &["rcf", "hst", "cusum"];
 
 /// Any online detector, for code that chooses one at run time.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -198,6 +209,8 @@ pub enum OnlineModel {
     HalfSpaceTrees(HalfSpaceTrees),
     /// See [`RandomCutForest`].
     RandomCutForest(RandomCutForest),
+    /// See [`ChangePoint`].
+    ChangePoint(ChangePoint),
 }
 
 impl OnlineModel {
@@ -210,6 +223,9 @@ impl OnlineModel {
             OnlineParams::RandomCutForest(params) => {
                 OnlineModel::RandomCutForest(RandomCutForest::new(params, n_features)?)
             }
+            OnlineParams::ChangePoint(params) => {
+                OnlineModel::ChangePoint(ChangePoint::new(params, n_features)?)
+            }
         })
     }
 
@@ -220,6 +236,7 @@ impl OnlineModel {
         match self {
             OnlineModel::HalfSpaceTrees(model) => model.check_state(),
             OnlineModel::RandomCutForest(model) => model.check_state(),
+            OnlineModel::ChangePoint(model) => model.check_state(),
         }
     }
 
@@ -232,6 +249,7 @@ impl OnlineModel {
             OnlineModel::RandomCutForest(model) => {
                 OnlineParams::RandomCutForest(model.params().clone())
             }
+            OnlineModel::ChangePoint(model) => OnlineParams::ChangePoint(model.params().clone()),
         }
     }
 }
@@ -241,6 +259,7 @@ impl OnlineDetector for OnlineModel {
         match self {
             OnlineModel::HalfSpaceTrees(model) => model.name(),
             OnlineModel::RandomCutForest(model) => model.name(),
+            OnlineModel::ChangePoint(model) => model.name(),
         }
     }
 
@@ -248,6 +267,7 @@ impl OnlineDetector for OnlineModel {
         match self {
             OnlineModel::HalfSpaceTrees(model) => model.n_features(),
             OnlineModel::RandomCutForest(model) => model.n_features(),
+            OnlineModel::ChangePoint(model) => model.n_features(),
         }
     }
 
@@ -255,6 +275,7 @@ impl OnlineDetector for OnlineModel {
         match self {
             OnlineModel::HalfSpaceTrees(model) => model.score_one(point),
             OnlineModel::RandomCutForest(model) => model.score_one(point),
+            OnlineModel::ChangePoint(model) => model.score_one(point),
         }
     }
 
@@ -262,6 +283,7 @@ impl OnlineDetector for OnlineModel {
         match self {
             OnlineModel::HalfSpaceTrees(model) => model.learn_one(point),
             OnlineModel::RandomCutForest(model) => model.learn_one(point),
+            OnlineModel::ChangePoint(model) => model.learn_one(point),
         }
     }
 
@@ -269,6 +291,7 @@ impl OnlineDetector for OnlineModel {
         match self {
             OnlineModel::HalfSpaceTrees(model) => model.score_learn_one(point),
             OnlineModel::RandomCutForest(model) => model.score_learn_one(point),
+            OnlineModel::ChangePoint(model) => model.score_learn_one(point),
         }
     }
 
@@ -276,6 +299,7 @@ impl OnlineDetector for OnlineModel {
         match self {
             OnlineModel::HalfSpaceTrees(model) => model.attribute_one(point),
             OnlineModel::RandomCutForest(model) => model.attribute_one(point),
+            OnlineModel::ChangePoint(model) => model.attribute_one(point),
         }
     }
 
@@ -283,6 +307,7 @@ impl OnlineDetector for OnlineModel {
         match self {
             OnlineModel::HalfSpaceTrees(model) => model.n_seen(),
             OnlineModel::RandomCutForest(model) => model.n_seen(),
+            OnlineModel::ChangePoint(model) => model.n_seen(),
         }
     }
 }
@@ -341,6 +366,7 @@ mod tests {
                 shingle_size: 3,
                 ..RandomCutForestParams::default()
             }),
+            OnlineParams::ChangePoint(ChangePointParams::default()),
         ]
     }
 
