@@ -94,15 +94,7 @@ def river_worker(limit):
     names = [f"v{i}" for i in range(points.shape[1])]
     rows = [dict(zip(names, map(float, row))) for row in points]
     model = anomaly.HalfSpaceTrees(seed=42, **HST_PARAMS)
-    started = time.perf_counter()
-    scores = []
-    for row in rows:
-        scores.append(model.score_one(row))
-        model.learn_one(row)
-    seconds = time.perf_counter() - started
-    print(json.dumps({"points": len(rows), "seconds": seconds,
-                      "points_per_s": len(rows) / seconds,
-                      "roc_auc": roc_auc(labels, scores)}))
+    report_prequential(rows, labels, model.score_one, model.learn_one)
 
 
 def rcflib_worker():
@@ -114,11 +106,16 @@ def rcflib_worker():
         "sample_size": 256, "random_seed": 42,
         "parallel_execution_enabled": False})
     rows = [list(map(float, row)) for row in points]
+    report_prequential(rows, labels, forest.score, forest.update)
+
+
+def report_prequential(rows, labels, score, learn):
+    """Scores then learns each row, timed; prints one JSON line."""
     started = time.perf_counter()
     scores = []
     for row in rows:
-        scores.append(forest.score(row))
-        forest.update(row)
+        scores.append(score(row))
+        learn(row)
     seconds = time.perf_counter() - started
     print(json.dumps({"points": len(rows), "seconds": seconds,
                       "points_per_s": len(rows) / seconds,

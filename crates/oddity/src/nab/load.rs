@@ -160,7 +160,18 @@ pub fn load_corpus_data(
     data_dir: impl AsRef<Path>,
 ) -> Result<BTreeMap<String, SeriesData>, NabError> {
     let mut corpus = BTreeMap::new();
-    for category_dir in sorted_entries(data_dir.as_ref())? {
+    for (category, file_name, file) in category_csv_files(data_dir.as_ref())? {
+        corpus.insert(format!("{category}/{file_name}"), load_series_data(&file)?);
+    }
+    Ok(corpus)
+}
+
+/// The `.csv` files one level down in `dir`'s sub-folders (NAB's category
+/// folders), as `(category, file name, path)`, sorted so that reading is
+/// deterministic. Files directly in `dir` are skipped.
+fn category_csv_files(dir: &Path) -> Result<Vec<(String, String, PathBuf)>, NabError> {
+    let mut found = Vec::new();
+    for category_dir in sorted_entries(dir)? {
         if !category_dir.is_dir() {
             continue;
         }
@@ -172,11 +183,11 @@ pub fn load_corpus_data(
                 continue;
             };
             if file.is_file() && file_name.ends_with(".csv") {
-                corpus.insert(format!("{category}/{file_name}"), load_series_data(&file)?);
+                found.push((category.to_string(), file_name.to_string(), file.clone()));
             }
         }
     }
-    Ok(corpus)
+    Ok(found)
 }
 
 /// One detector's published NAB scores, normalised, per profile.
@@ -305,29 +316,15 @@ pub fn load_corpus_results(
     let detector_dir = results_dir.as_ref().join(detector);
     let prefix = format!("{detector}_");
     let mut results = BTreeMap::new();
-    for category_dir in sorted_entries(&detector_dir)? {
-        if !category_dir.is_dir() {
-            continue;
-        }
-        let Some(category) = category_dir.file_name().and_then(|name| name.to_str()) else {
-            continue;
+    for (category, file_name, file) in category_csv_files(&detector_dir)? {
+        let Some(series_file) = file_name.strip_prefix(&prefix) else {
+            return Err(NabError::UnexpectedResultFile {
+                path: file,
+                detector: detector.to_string(),
+            });
         };
-        for file in sorted_entries(&category_dir)? {
-            let Some(file_name) = file.file_name().and_then(|name| name.to_str()) else {
-                continue;
-            };
-            if !file.is_file() || !file_name.ends_with(".csv") {
-                continue;
-            }
-            let Some(series_file) = file_name.strip_prefix(&prefix) else {
-                return Err(NabError::UnexpectedResultFile {
-                    path: file.clone(),
-                    detector: detector.to_string(),
-                });
-            };
-            let series = format!("{category}/{series_file}");
-            results.insert(series, load_series_result(&file)?);
-        }
+        let series = format!("{category}/{series_file}");
+        results.insert(series, load_series_result(&file)?);
     }
     tracing::debug!(n_series = results.len(), "read NAB results");
     Ok(results)
