@@ -817,16 +817,9 @@ fn union(parent: &mut [u32], a: u32, b: u32) {
 mod tests {
     use super::super::kmeans::fixture::{self, NEW};
     use super::*;
+    use crate::detector::ecdf::reference::gaussian;
     use approx::assert_abs_diff_eq;
     use ndarray::{Array2, array};
-    use rand::SeedableRng;
-    use rand::rngs::Xoshiro256PlusPlus;
-    use rand_distr::{Distribution, StandardNormal};
-
-    fn gaussian(n_points: usize, n_features: usize, seed: u64) -> Array2<f64> {
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-        Array2::from_shape_fn((n_points, n_features), |_| StandardNormal.sample(&mut rng))
-    }
 
     fn params(eps: Option<f64>, min_samples: usize) -> DbscanParams {
         DbscanParams { eps, min_samples }

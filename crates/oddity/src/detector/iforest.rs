@@ -652,13 +652,8 @@ pub(crate) fn average_path_length(n: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detector::ecdf::reference::gaussian;
     use ndarray::Array2;
-    use rand_distr::Distribution;
-
-    fn gaussian(n_points: usize, n_features: usize, seed: u64) -> Array2<f64> {
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-        Array2::from_shape_fn((n_points, n_features), |_| StandardNormal.sample(&mut rng))
-    }
 
     fn params(split: SplitKind) -> IsolationForestParams {
         IsolationForestParams {

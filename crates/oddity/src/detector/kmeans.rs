@@ -864,14 +864,9 @@ pub(crate) mod fixture {
 mod tests {
     use super::fixture::{NEW, points as fixture};
     use super::*;
+    use crate::detector::ecdf::reference::gaussian;
     use approx::assert_abs_diff_eq;
     use ndarray::{Array2, array};
-    use rand_distr::{Distribution, StandardNormal};
-
-    fn gaussian(n_points: usize, n_features: usize, seed: u64) -> Array2<f64> {
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-        Array2::from_shape_fn((n_points, n_features), |_| StandardNormal.sample(&mut rng))
-    }
 
     fn assert_close(actual: &[f64], expected: &[f64]) {
         assert_eq!(actual.len(), expected.len(), "{actual:?}");

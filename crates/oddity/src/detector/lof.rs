@@ -290,15 +290,11 @@ impl Detector for LocalOutlierFactor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detector::ecdf::reference::gaussian;
     use ndarray::Array2;
     use rand::SeedableRng;
     use rand::rngs::Xoshiro256PlusPlus;
     use rand_distr::{Distribution, StandardNormal};
-
-    fn gaussian(n_points: usize, n_features: usize, seed: u64) -> Array2<f64> {
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-        Array2::from_shape_fn((n_points, n_features), |_| StandardNormal.sample(&mut rng))
-    }
 
     fn fit_default(points: &Array2<f64>) -> LocalOutlierFactor {
         LocalOutlierFactor::fit(&LocalOutlierFactorParams::default(), points.view()).unwrap()

@@ -1167,18 +1167,13 @@ pub(super) mod test_data {
 
 #[cfg(test)]
 mod tests {
+    use crate::detector::ecdf::reference::gaussian;
     use proptest::prelude::*;
 
     use super::test_data::{PROBES, correlated, separated};
     use super::*;
     use approx::assert_relative_eq;
     use ndarray::Array2;
-    use rand_distr::{Distribution, StandardNormal};
-
-    fn gaussian(n_points: usize, n_features: usize, seed: u64) -> Array2<f64> {
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-        Array2::from_shape_fn((n_points, n_features), |_| StandardNormal.sample(&mut rng))
-    }
 
     fn fit(points: &Array2<f64>) -> Mcd {
         Mcd::fit(&McdParams::default(), points.view()).unwrap()

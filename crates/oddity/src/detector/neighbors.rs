@@ -1502,16 +1502,9 @@ pub(crate) mod fixture {
 mod tests {
     use super::Strategy;
     use super::*;
+    use crate::detector::ecdf::reference::gaussian;
     use ndarray::Array2;
     use proptest::prelude::*;
-    use rand::SeedableRng;
-    use rand::rngs::Xoshiro256PlusPlus;
-    use rand_distr::{Distribution, StandardNormal};
-
-    fn gaussian(n_points: usize, n_features: usize, seed: u64) -> Array2<f64> {
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-        Array2::from_shape_fn((n_points, n_features), |_| StandardNormal.sample(&mut rng))
-    }
 
     /// Every distance, sorted by (distance, id): the definition the index
     /// must reproduce exactly.

@@ -695,18 +695,13 @@ impl Detector for OneClassSvm {
 
 #[cfg(test)]
 mod tests {
+    use crate::detector::ecdf::reference::gaussian;
     use proptest::prelude::*;
 
     use super::super::mahalanobis::test_data::{PROBES, correlated};
     use super::*;
     use approx::assert_abs_diff_eq;
     use ndarray::{Array2, Axis, Slice};
-    use rand_distr::{Distribution, StandardNormal};
-
-    fn gaussian(n_points: usize, n_features: usize, seed: u64) -> Array2<f64> {
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-        Array2::from_shape_fn((n_points, n_features), |_| StandardNormal.sample(&mut rng))
-    }
 
     fn probes() -> Array2<f64> {
         Array2::from_shape_fn((5, 3), |(row, j)| PROBES[row][j])
