@@ -104,7 +104,10 @@ pub struct StreamArgs {
     /// (half-space trees, Tan et al. 2011; expects features in [0, 1]
     /// unless its `limits` parameter says otherwise) or cusum (per-feature
     /// CUSUM change points in level and spread, Page 1954; parameters
-    /// drift, reset_threshold, warmup).
+    /// drift, reset_threshold, warmup) or seasonal (robust median and
+    /// spread of the same hour of the day, day of the week or hour of the
+    /// week; needs --time; parameters season=hour_of_day|day_of_week|
+    /// hour_of_week, history, min_history, utc_offset_minutes, scale_floor).
     #[arg(long, default_value = "rcf", value_name = "NAME")]
     pub detector: String,
     /// Set a detector parameter by name (repeatable), e.g. --param shingle_size=4.
@@ -123,6 +126,15 @@ pub struct StreamArgs {
     /// column, e.g. a host or customer id; never a feature.
     #[arg(long, value_name = "COLUMN", conflicts_with = "model")]
     pub entity: Option<String>,
+    /// A timestamp column with each record's time: the seasonal detector's
+    /// calendar, and gaps (a record after an unusually long silence gets
+    /// gap_seconds in the output).
+    #[arg(long, value_name = "COLUMN", conflicts_with = "model")]
+    pub time: Option<String>,
+    /// A silence longer than this many times the usual spacing of an
+    /// entity's records is reported as a gap.
+    #[arg(long, default_value_t = oddity::stream::DEFAULT_GAP_FACTOR, value_name = "FACTOR")]
+    pub gap_factor: f64,
     /// Most entities kept at once; a new one beyond it replaces the one seen
     /// least recently.
     #[arg(long, default_value_t = oddity::stream::DEFAULT_MAX_ENTITIES, value_name = "N")]

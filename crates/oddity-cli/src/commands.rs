@@ -686,6 +686,8 @@ fn stream(args: StreamArgs, quiet: bool) -> anyhow::Result<()> {
                     .then(oddity::online::AnomalyLikelihoodParams::default),
                 entity: args.entity.clone(),
                 max_entities: args.max_entities,
+                time: args.time.clone(),
+                gap_factor: args.gap_factor,
             };
             StreamModel::new(options, &schema)?
         }
@@ -701,12 +703,16 @@ fn stream(args: StreamArgs, quiet: bool) -> anyhow::Result<()> {
             .clone()
             .filter(|entity| model.options.selection.id.as_ref() != Some(entity)),
         label: model.options.selection.label.clone(),
+        gaps: model.options.time.is_some(),
     };
     if args.format == StreamFormat::Csv {
         let mut header = vec!["row"];
         header.extend(columns.id.as_deref());
         header.extend(columns.entity.as_deref());
         header.extend(["score", "threshold", "is_anomaly", "alert"]);
+        if columns.gaps {
+            header.push("gap_seconds");
+        }
         header.extend(columns.label.as_deref());
         if args.explain {
             header.push("top_features");
@@ -773,6 +779,13 @@ struct StreamColumns {
     id: Option<String>,
     entity: Option<String>,
     label: Option<String>,
+    /// Records have times, so gaps before them are reported.
+    gaps: bool,
+}
+
+/// The silence before a record that followed a gap, in seconds.
+fn gap_seconds(point: &oddity::stream::StreamPoint) -> Option<f64> {
+    point.gap_ms.map(|gap| gap as f64 / 1000.0)
 }
 
 fn write_stream_point(
@@ -797,6 +810,9 @@ fn write_stream_point(
             record.insert("threshold".into(), json!(point.decision.threshold));
             record.insert("is_anomaly".into(), json!(point.decision.is_anomaly));
             record.insert("alert".into(), json!(point.decision.alert));
+            if columns.gaps {
+                record.insert("gap_seconds".into(), json!(gap_seconds(point)));
+            }
             if let Some(name) = &columns.label {
                 record.insert(name.clone(), json!(point.label));
             }
@@ -823,6 +839,9 @@ fn write_stream_point(
             fields.push(number(point.decision.threshold));
             fields.push(point.decision.is_anomaly.to_string());
             fields.push(point.decision.alert.to_string());
+            if columns.gaps {
+                fields.push(number(gap_seconds(point)));
+            }
             if columns.label.is_some() {
                 fields.push(point.label.map(|l| l.to_string()).unwrap_or_default());
             }
@@ -906,11 +925,19 @@ fn bench_nab(args: &BenchNabArgs) -> anyhow::Result<()> {
     )?;
     let mut csv_rows = Vec::new();
     let mut totals = [0.0; 3];
-    for &seed in &args.seeds {
+    // A deterministic detector gives the same scores for every seed.
+    let seeds = if params.detector.is_randomised() {
+        &args.seeds[..]
+    } else {
+        &args.seeds[..1]
+    };
+    for &seed in seeds {
         let mut seeded = params.clone();
-        seeded.detector = params
-            .detector
-            .with_settings(&[("seed".to_string(), seed.to_string())])?;
+        if params.detector.is_randomised() {
+            seeded.detector = params
+                .detector
+                .with_settings(&[("seed".to_string(), seed.to_string())])?;
+        }
         let start = std::time::Instant::now();
         let results = seeded.score_corpus(&corpus)?;
         let seconds = start.elapsed().as_secs_f64();
@@ -935,7 +962,7 @@ fn bench_nab(args: &BenchNabArgs) -> anyhow::Result<()> {
         writeln!(out, " {seconds:>9.1}")?;
         out.flush()?;
     }
-    let n_seeds = args.seeds.len() as f64;
+    let n_seeds = seeds.len() as f64;
     let means = totals.map(|total| total / n_seeds);
     writeln!(
         out,
@@ -950,7 +977,7 @@ fn bench_nab(args: &BenchNabArgs) -> anyhow::Result<()> {
     match load_scoreboard(&scoreboard_path) {
         Ok(mut published) => {
             published.push(oddity::nab::PublishedScore {
-                detector: format!("oddity (mean of {} seeds)", args.seeds.len()),
+                detector: format!("oddity (mean of {} seeds)", seeds.len()),
                 scores: means,
             });
             published.sort_by(|a, b| b.scores[0].total_cmp(&a.scores[0]));

@@ -977,3 +977,70 @@ fn stream_cusum_flags_a_planted_level_shift() {
     assert!(score > 5.0, "{}", records[1200]);
     assert!(flagged(700..1200) <= 10, "{}", flagged(700..1200));
 }
+
+#[test]
+fn stream_seasonal_flags_a_daytime_load_at_night_and_reports_gaps() {
+    let dir = TempDir::new().unwrap();
+    let mut text = String::from("at,load\n");
+    let start = 1_795_996_800i64; // 2026-11-30 00:00 UTC
+    let mut written = 0;
+    let mut night_row = None;
+    for hour_index in 0..60 * 24 {
+        // Six hours on day 20 are missing: a gap before the next record.
+        if (20 * 24 + 2..20 * 24 + 8).contains(&hour_index) {
+            continue;
+        }
+        let hour = hour_index % 24;
+        let wiggle = ((hour_index * 7919) % 13) as f64 * 0.3;
+        let busy = (9..17).contains(&hour) || hour_index == 50 * 24 + 3;
+        if hour_index == 50 * 24 + 3 {
+            night_row = Some(written);
+        }
+        let load = if busy { 100.0 } else { 10.0 } + wiggle;
+        let seconds = start + hour_index * 3600;
+        let (day, hour_of_day) = (seconds / 86_400, (seconds % 86_400) / 3600);
+        // 2026-11-30 is day 20_787 since the epoch; the series ends in
+        // January 2027.
+        let (year, month, day_of_month) = match day - 20_787 {
+            0 => (2026, 11, 30),
+            offset @ 1..=31 => (2026, 12, offset),
+            offset => (2027, 1, offset - 31),
+        };
+        text.push_str(&format!(
+            "{year}-{month:02}-{day_of_month:02}T{hour_of_day:02}:00:00Z,{load:.2}\n"
+        ));
+        written += 1;
+    }
+    let data = write_file(&dir, "hourly.csv", text.as_bytes());
+
+    let output = stdout_of(oddity().args(["stream"]).arg(&data).args([
+        "--detector",
+        "seasonal",
+        "--time",
+        "at",
+        "--explain",
+    ]));
+    let records: Vec<serde_json::Value> = output
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(records.len(), written);
+    let night = &records[night_row.unwrap()];
+    assert_eq!(night["is_anomaly"], true, "{night}");
+    assert_eq!(night["contributions"][0]["column"], "load", "{night}");
+    let gaps: Vec<&serde_json::Value> = records
+        .iter()
+        .filter(|record| !record["gap_seconds"].is_null())
+        .collect();
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert_eq!(gaps[0]["gap_seconds"], 7.0 * 3600.0);
+
+    // Without --time the seasonal detector is refused by name.
+    oddity()
+        .args(["stream"])
+        .arg(&data)
+        .args(["--detector", "seasonal"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--time"));
+}
