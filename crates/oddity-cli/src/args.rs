@@ -226,6 +226,10 @@ pub struct BenchTabularArgs {
     /// Detectors to run (comma-separated names, as --detector takes).
     #[arg(long, value_delimiter = ',', default_value = "iforest")]
     pub detectors: Vec<String>,
+    /// Novelty setting: fit on the training part's normal points only (the
+    /// published values fit on every training point).
+    #[arg(long)]
+    pub normal_only: bool,
     /// Published ADBench ROC-AUC table (default: DIR/../reference/adbench_unsupervised_aucroc.csv).
     #[arg(long, value_name = "FILE")]
     pub reference: Option<PathBuf>,
@@ -427,9 +431,19 @@ pub struct DetectArgs {
     /// Also save the fitted model here.
     #[arg(long, value_name = "PATH")]
     pub save_model: Option<PathBuf>,
-    /// Supervised detectors: share of rows (chosen by a seeded hash of the
-    /// row number) kept out of fitting; only those rows are scored and
-    /// reported. 0 fits and reports on every row.
+    /// Novelty detection: fit on this file of normal data (or - for
+    /// stdin), then score the input as new data; the threshold is
+    /// calibrated on the normal data's scores.
+    #[arg(long, value_name = "FILE")]
+    pub train: Option<String>,
+    /// Novelty detection from a labelled input: fit only on rows that
+    /// --label marks normal, then score and report the held-out rows
+    /// (--holdout) as new data.
+    #[arg(long, requires = "label")]
+    pub normal_only: bool,
+    /// Supervised detectors and --normal-only: share of rows (chosen by a
+    /// seeded hash of the row number) kept out of fitting; only those rows
+    /// are scored and reported. 0 fits and reports on every row.
     #[arg(long, default_value_t = 0.3, value_name = "FRACTION")]
     pub holdout: f64,
     /// Keep the parsed input in memory up to this many MiB so it is read
@@ -455,6 +469,11 @@ pub struct FitArgs {
     pub detector: DetectorArgs,
     #[command(flatten)]
     pub threshold: ThresholdArgs,
+    /// Novelty detection from a labelled input: fit only on rows that
+    /// --label marks normal (rows marked anomalous or unlabelled are read
+    /// but not fitted on).
+    #[arg(long, requires = "label")]
+    pub normal_only: bool,
 }
 
 #[derive(Debug, Args)]

@@ -12,7 +12,7 @@ use oddity::eval;
 use oddity::explain::format_number;
 use oddity::model_file;
 use oddity::pipeline::{
-    ExplainWhich, FrameSource, Holdout, Model, ScoredPoint, labels_from_column,
+    ExplainWhich, FrameSource, Holdout, Model, ScoredPoint, TrainingRows, labels_from_column,
 };
 use serde_json::json;
 
@@ -73,7 +73,22 @@ fn fit(args: FitArgs, quiet: bool) -> anyhow::Result<()> {
         &args.threshold,
         65_536,
     )?;
-    let model = fit_model(&input(&args.input), &read, &options, quiet)?;
+    let model = if args.normal_only {
+        let mut source = data::open(&input(&args.input), &read)?;
+        let bar = progress(quiet, "fitting");
+        let training = TrainingRows {
+            holdout: None,
+            normal_only: true,
+        };
+        let (model, _) =
+            Model::fit_retaining(source.as_mut(), &options, 0, training, &mut |rows| {
+                bar.set_position(rows)
+            })?;
+        bar.finish_and_clear();
+        model
+    } else {
+        fit_model(&input(&args.input), &read, &options, quiet)?
+    };
     model.save(&args.output)?;
     if !quiet {
         eprintln!(
@@ -113,13 +128,18 @@ fn detect(args: DetectArgs, quiet: bool) -> anyhow::Result<()> {
         &args.threshold,
         args.output.chunk_rows,
     )?;
-    // A supervised detector is judged on rows it did not learn from.
+    if let Some(train) = &args.train {
+        return detect_novelties(&args, train, &read, &options, quiet);
+    }
+    // A supervised detector, or one fitted on normal rows only, is judged
+    // on rows it did not learn from.
     anyhow::ensure!(
         (0.0..1.0).contains(&args.holdout),
         "--holdout must be in [0, 1), got {}",
         args.holdout
     );
-    let holdout = if options.detector.is_supervised() && args.holdout > 0.0 {
+    let judged_on_new_rows = options.detector.is_supervised() || args.normal_only;
+    let holdout = if judged_on_new_rows && args.holdout > 0.0 {
         Some(Holdout {
             fraction: args.holdout,
             seed: options.seed,
@@ -132,8 +152,12 @@ fn detect(args: DetectArgs, quiet: bool) -> anyhow::Result<()> {
     let schema = source.schema().clone();
     let bar = progress(quiet, "fitting");
     let budget = args.memory_budget.saturating_mul(1 << 20);
+    let training = TrainingRows {
+        holdout,
+        normal_only: args.normal_only,
+    };
     let (model, retained) =
-        Model::fit_retaining(source.as_mut(), &options, budget, holdout, &mut |rows| {
+        Model::fit_retaining(source.as_mut(), &options, budget, training, &mut |rows| {
             bar.set_position(rows)
         })?;
     bar.finish_and_clear();
@@ -141,10 +165,11 @@ fn detect(args: DetectArgs, quiet: bool) -> anyhow::Result<()> {
         && !quiet
     {
         eprintln!(
-            "{}: fitted on {} rows; scoring and reporting only the held-out rows \
+            "{}: fitted on {} {}rows; scoring and reporting only the held-out rows \
              (--holdout {}, seed {})",
             model.detector.name(),
             model.training.n_rows_fitted,
+            if args.normal_only { "normal " } else { "" },
             holdout.fraction,
             holdout.seed,
         );
@@ -164,6 +189,48 @@ fn detect(args: DetectArgs, quiet: bool) -> anyhow::Result<()> {
         None => Scope::InSample,
     };
     score_with(&model, source, &args.input, &args.output, scope, quiet)
+}
+
+/// Novelty detection in one command: fits on `train` (normal data only),
+/// then scores the input as new data, so neighbour methods do not leave
+/// points out of their own neighbourhoods and the threshold is calibrated
+/// on the normal data's scores.
+fn detect_novelties(
+    args: &DetectArgs,
+    train: &str,
+    read: &ReadOptions,
+    options: &oddity::pipeline::FitOptions,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !(train == "-" && args.input == "-"),
+        "--train and the input cannot both be stdin"
+    );
+    anyhow::ensure!(
+        !options.detector.is_supervised(),
+        "--train fits an unsupervised detector on normal data; the {} detector is supervised \
+         (give it labelled data with --label instead)",
+        options.detector.name()
+    );
+    anyhow::ensure!(
+        !args.normal_only,
+        "--normal-only chooses the normal rows of a labelled input; with --train the training \
+         file is normal data already"
+    );
+    let model = fit_model(&input(train), read, options, quiet)?;
+    if !quiet {
+        eprintln!(
+            "{}: fitted on {} rows of {train} (normal data); scoring {} as new data",
+            model.detector.name(),
+            model.training.n_rows_fitted,
+            args.input,
+        );
+    }
+    if let Some(path) = &args.save_model {
+        model.save(path)?;
+    }
+    let source = open_for_model(&model, &input(&args.input), read.clone())?;
+    score_with(&model, source, &args.input, &args.output, Scope::New, quiet)
 }
 
 /// Which rows `score_with` scores, and how.
@@ -521,6 +588,7 @@ fn bench_tabular(args: &BenchTabularArgs) -> anyhow::Result<()> {
             .ok();
     let protocol = AdbenchProtocol {
         seeds: args.seeds.clone(),
+        normal_only: args.normal_only,
         ..AdbenchProtocol::default()
     };
     let files: Vec<_> = adbench_files(&args.dir)?

@@ -1044,3 +1044,113 @@ fn stream_seasonal_flags_a_daytime_load_at_night_and_reports_gaps() {
         .failure()
         .stderr(predicate::str::contains("--time"));
 }
+
+/// Rows of a CSV output as maps from column name to value.
+fn csv_records(text: &str) -> Vec<std::collections::HashMap<String, String>> {
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
+    lines
+        .map(|line| {
+            header
+                .iter()
+                .map(|name| name.to_string())
+                .zip(line.split(',').map(str::to_string))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn novelty_detection_fits_on_normal_data_and_scores_new_data() {
+    let dir = TempDir::new().unwrap();
+    let demo_text = std::fs::read_to_string(demo()).unwrap();
+    let mut lines = demo_text.lines();
+    let header = lines.next().unwrap();
+    let normal: Vec<&str> = lines.filter(|line| line.ends_with(",0")).collect();
+    let normal_file = write_file(
+        &dir,
+        "normal.csv",
+        format!("{header}\n{}\n", normal.join("\n")).as_bytes(),
+    );
+
+    // --train: fit on the normal file, score every row of the demo data.
+    let scored = stdout_of(
+        oddity()
+            .arg("detect")
+            .arg(demo())
+            .arg("--train")
+            .arg(&normal_file)
+            .args([
+                "--exclude",
+                "timestamp",
+                "--id",
+                "id",
+                "--label",
+                "is_fraud",
+            ])
+            .args(["--detector", "knn", "--format", "csv"]),
+    );
+    let records = csv_records(&scored);
+    assert_eq!(records.len(), 5000);
+    let frauds: Vec<_> = records.iter().filter(|r| r["is_fraud"] == "1").collect();
+    let caught = frauds.iter().filter(|r| r["is_anomaly"] == "1").count();
+    assert!(
+        caught * 10 >= frauds.len() * 9,
+        "{caught} of {}",
+        frauds.len()
+    );
+
+    // --normal-only: fit on the rows labelled normal, report the held-out
+    // rows only, as new data.
+    let held_out = stdout_of(
+        oddity()
+            .arg("detect")
+            .arg(demo())
+            .args([
+                "--exclude",
+                "timestamp",
+                "--id",
+                "id",
+                "--label",
+                "is_fraud",
+            ])
+            .args(["--normal-only", "--detector", "knn", "--format", "csv"]),
+    );
+    let records = csv_records(&held_out);
+    assert!((1300..1700).contains(&records.len()), "{}", records.len());
+    let mut normal_scores: Vec<f64> = records
+        .iter()
+        .filter(|r| r["is_fraud"] == "0")
+        .map(|r| r["score"].parse().unwrap())
+        .collect();
+    normal_scores.sort_by(f64::total_cmp);
+    let high_normal = normal_scores[normal_scores.len() * 95 / 100];
+    let fraud_scores: Vec<f64> = records
+        .iter()
+        .filter(|r| r["is_fraud"] == "1")
+        .map(|r| r["score"].parse().unwrap())
+        .collect();
+    assert!(!fraud_scores.is_empty());
+    assert!(
+        fraud_scores.iter().all(|&score| score > high_normal),
+        "{fraud_scores:?} vs 95th percentile {high_normal}"
+    );
+
+    // --normal-only needs the label; a supervised detector refuses it.
+    oddity()
+        .arg("fit")
+        .arg(demo())
+        .args(["--normal-only", "-o"])
+        .arg(dir.path().join("m.oddity"))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--label"));
+    oddity()
+        .arg("detect")
+        .arg(demo())
+        .args(["--exclude", "timestamp", "--label", "is_fraud"])
+        .args(["--normal-only", "--detector", "tree"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("supervised"));
+}
