@@ -227,9 +227,9 @@ pub fn critical_value(n: usize, i: usize, alpha: f64, direction: Direction) -> f
     (n - i) as f64 * t / ((df + t * t) * remaining).sqrt()
 }
 
-/// Mean and sample standard deviation, or median and scaled MAD; `None`
-/// when the spread is zero.
-fn centre_and_spread(
+/// Mean and sample standard deviation, or median and scaled MAD (with the
+/// mean-absolute-deviation fallback); `None` when the spread is zero.
+pub(super) fn centre_and_spread(
     points: &[(usize, f64)],
     robust: bool,
     scratch: &mut Vec<f64>,

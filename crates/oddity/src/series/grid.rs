@@ -40,23 +40,27 @@ impl Grid {
         }
     }
 
-    /// The grid of strictly increasing `timestamps` (milliseconds).
+    /// The grid of `timestamps` (milliseconds), in any order: the step is
+    /// the median of the positive gaps between consecutive distinct times,
+    /// the first slot the earliest time. Repeated times share a slot (as
+    /// NAB's corpus has around clock changes).
     ///
-    /// Errors name the first point (0-based) that is not after the one
-    /// before it, or say how much of the grid the gaps would fill.
+    /// Errors when the gaps would make the grid more than ten times as long
+    /// as the series.
     pub fn from_timestamps(timestamps: &[i64]) -> Result<Self, SeriesError> {
-        if let Some(index) = timestamps.windows(2).position(|pair| pair[1] <= pair[0]) {
-            return Err(SeriesError::TimeOrder { index: index + 1 });
-        }
-        let Some(&start) = timestamps.first() else {
+        let mut sorted = timestamps.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let Some(&start) = sorted.first() else {
             return Ok(Grid::positions(0));
         };
-        let mut gaps: Vec<i64> = timestamps
-            .windows(2)
-            .map(|pair| pair[1] - pair[0])
-            .collect();
+        let mut gaps: Vec<i64> = sorted.windows(2).map(|pair| pair[1] - pair[0]).collect();
         if gaps.is_empty() {
-            return Ok(Grid::positions(1));
+            return Ok(Grid {
+                spacing_ms: 1,
+                n_slots: 1,
+                slots: vec![0; timestamps.len()],
+            });
         }
         let middle = gaps.len() / 2;
         let spacing_ms = *gaps.select_nth_unstable(middle).1;
@@ -65,7 +69,7 @@ impl Grid {
             .iter()
             .map(|&t| ((t - start) as f64 / spacing_ms as f64).round() as usize)
             .collect();
-        let n_slots = slots.last().map_or(0, |last| last + 1);
+        let n_slots = slots.iter().max().map_or(0, |last| last + 1);
         if n_slots > MAX_GRID_PER_POINT * timestamps.len() {
             return Err(SeriesError::Gaps {
                 n_points: timestamps.len(),
@@ -170,12 +174,12 @@ mod tests {
     }
 
     #[test]
-    fn timestamps_out_of_order_name_the_point() {
-        let error = Grid::from_timestamps(&[0, 10, 10, 20]).unwrap_err();
-        assert!(
-            matches!(error, SeriesError::TimeOrder { index: 2 }),
-            "{error}"
-        );
+    fn repeated_and_unordered_times_share_the_grid() {
+        let grid = Grid::from_timestamps(&[0, 10, 10, 30, 20]).unwrap();
+
+        assert_eq!(grid.spacing_ms, 10);
+        assert_eq!(grid.slots, [0, 1, 1, 3, 2]);
+        assert_eq!(grid.n_slots, 4);
     }
 
     #[test]

@@ -23,9 +23,6 @@ use crate::detector::ParamError;
 pub enum SeriesError {
     #[error("invalid parameter: {0}")]
     Param(#[from] ParamError),
-    /// Positions are 0-based indices into the series.
-    #[error("timestamps must increase: point {index} is not after the point before it")]
-    TimeOrder { index: usize },
     #[error(
         "the series needs at least two periods of {period} points to separate the season, \
          but spans {n_slots}"

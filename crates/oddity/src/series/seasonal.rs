@@ -24,7 +24,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::SeriesError;
-use super::esd::{EsdOutcome, EsdParams, generalized_esd};
+use super::esd::{EsdOutcome, EsdParams, centre_and_spread, generalized_esd};
 use super::grid::{Grid, infer_period};
 use super::stl::{self, SeasonalSmoother, StlParams, median_in_place};
 
@@ -115,13 +115,14 @@ pub struct SeriesOutcome {
     pub esd: EsdOutcome,
 }
 
-/// Tests one series: `values` in time order, with their `timestamps`
-/// (milliseconds, strictly increasing) when known. Non-finite values are
-/// missing: interpolated for the decomposition, never flagged.
+/// Tests one series: `values` with their `timestamps` (milliseconds, in
+/// any order; points with the same time share a grid slot) or, without
+/// them, in time order. Non-finite values are missing: interpolated for
+/// the decomposition, never flagged.
 ///
 /// Errors when a parameter is invalid, the period is neither given nor
-/// inferable, the series spans fewer than two periods, timestamps do not
-/// increase, gaps dominate, or no value is finite.
+/// inferable, the series spans fewer than two periods, gaps dominate, or
+/// no value is finite.
 pub fn detect(
     values: &[f64],
     timestamps: Option<&[i64]>,
@@ -234,37 +235,20 @@ pub fn detect(
     })
 }
 
-/// The centre and spread the scores are measured in: median and
-/// `1.4826 * MAD` (or mean and standard deviation), 1 when degenerate.
+/// The centre and spread the scores are measured in: those of the test
+/// (median and robust standard deviation, or mean and standard
+/// deviation), 1 when every residual is the same.
 fn residual_scale(residuals: &[f64], robust: bool) -> (f64, f64) {
-    let mut finite: Vec<f64> = residuals
+    let finite: Vec<(usize, f64)> = residuals
         .iter()
         .copied()
-        .filter(|r| r.is_finite())
+        .enumerate()
+        .filter(|(_, r)| r.is_finite())
         .collect();
-    if finite.is_empty() {
-        return (0.0, 1.0);
-    }
-    let (centre, spread) = if robust {
-        let centre = median_in_place(&mut finite);
-        for r in &mut finite {
-            *r = (*r - centre).abs();
-        }
-        (centre, super::esd::MAD_TO_SD * median_in_place(&mut finite))
-    } else {
-        let n = finite.len() as f64;
-        let mean = finite.iter().sum::<f64>() / n;
-        let variance = finite.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-        (mean, variance.sqrt())
-    };
-    (
-        centre,
-        if spread > 0.0 && spread.is_finite() {
-            spread
-        } else {
-            1.0
-        },
-    )
+    centre_and_spread(&finite, robust, &mut Vec::new()).unwrap_or_else(|| {
+        let centre = finite.first().map_or(0.0, |&(_, r)| r);
+        (centre, 1.0)
+    })
 }
 
 #[cfg(test)]

@@ -107,7 +107,7 @@ impl StlParams {
         }
         let (seasonal, seasonal_degree) = match self.seasonal {
             SeasonalSmoother::Span(span) => {
-                if span < MIN_SEASONAL_SPAN || span % 2 == 0 {
+                if span < MIN_SEASONAL_SPAN || span.is_multiple_of(2) {
                     return Err(ParamError::new(
                         "seasonal",
                         format!("must be odd and at least {MIN_SEASONAL_SPAN}"),
@@ -130,7 +130,7 @@ impl StlParams {
                 next_odd((1.5 * period as f64 / (1.0 - 1.5 / seasonal as f64)).ceil() as usize)
             }
         };
-        if trend < 3 || trend % 2 == 0 || trend <= period {
+        if trend < 3 || trend.is_multiple_of(2) || trend <= period {
             return Err(ParamError::new(
                 "trend",
                 format!("must be odd, at least 3 and above the period ({period})"),
@@ -138,7 +138,7 @@ impl StlParams {
             ));
         }
         let low_pass = self.low_pass.unwrap_or_else(|| next_odd(period + 1));
-        if low_pass < 3 || low_pass % 2 == 0 || low_pass <= period {
+        if low_pass < 3 || low_pass.is_multiple_of(2) || low_pass <= period {
             return Err(ParamError::new(
                 "low_pass",
                 format!("must be odd, at least 3 and above the period ({period})"),
@@ -301,9 +301,10 @@ impl Workspace {
                 &mut self.scratch[..n],
                 &mut self.loess_weights,
             );
-            for i in 0..n {
-                self.seasonal[i] = self.cycle[period + i] - self.scratch[i];
-                self.work[i] = values[i] - self.seasonal[i];
+            let cycle = &self.cycle[period..period + n];
+            for (i, value) in values.iter().enumerate() {
+                self.seasonal[i] = cycle[i] - self.scratch[i];
+                self.work[i] = value - self.seasonal[i];
             }
 
             let weights = use_weights.then_some(&self.weights[..]);
@@ -386,8 +387,8 @@ impl Workspace {
 
     /// Bisquare weights of the residuals over six times their median.
     fn robustness_weights(&mut self, values: &[f64]) {
-        for i in 0..values.len() {
-            self.weights[i] = (values[i] - self.trend[i] - self.seasonal[i]).abs();
+        for (i, value) in values.iter().enumerate() {
+            self.weights[i] = (value - self.trend[i] - self.seasonal[i]).abs();
         }
         self.work.copy_from_slice(&self.weights);
         let limit = 6.0 * median_in_place(&mut self.work);
