@@ -25,9 +25,17 @@
 //! ```
 //! use oddity::series::stl::{StlParams, decompose};
 //!
-//! let values: Vec<f64> = (0..48).map(|i| [1.0, 3.0, 2.0, 0.0][i % 4] + 0.1 * i as f64).collect();
-//! let parts = decompose(&values, &StlParams::new(4))?;
-//! assert!(parts.residual.iter().all(|r| r.abs() < 1e-6));
+//! // Ten weeks of a weekly shape around a level of 20.
+//! let shape = [5.0, -1.0, 2.0, 0.5, 3.0, -4.0, 1.0];
+//! let values: Vec<f64> = (0..70).map(|i| 20.0 + shape[i % 7]).collect();
+//!
+//! let parts = decompose(&values, &StlParams::new(7))?;
+//!
+//! // The seasonal part is the shape centred on 0; the trend carries the rest.
+//! let level = 20.0 + shape.iter().sum::<f64>() / 7.0;
+//! assert!((parts.trend[30] - level).abs() < 1e-9);
+//! assert!((parts.seasonal[30] - (shape[2] + 20.0 - level)).abs() < 1e-9);
+//! assert!(parts.residual.iter().all(|r| r.abs() < 1e-9));
 //! # Ok::<(), oddity::detector::ParamError>(())
 //! ```
 
