@@ -935,18 +935,22 @@ fn bench_nab(args: &BenchNabArgs) -> anyhow::Result<()> {
     out.flush()?;
 
     if let Some(path) = &args.output {
-        let mut file = BufWriter::new(
-            File::create(path).with_context(|| format!("creating {}", path.display()))?,
-        );
-        writeln!(
-            file,
-            "seed,profile,threshold,normalised,raw,true_positives,false_positives,false_negatives,seconds"
-        )?;
-        for row in csv_rows {
-            writeln!(file, "{row}")?;
-        }
-        file.flush()?;
+        let header = "seed,profile,threshold,normalised,raw,true_positives,false_positives,\
+                      false_negatives,seconds";
+        write_lines(path, header, &csv_rows)?;
     }
+    Ok(())
+}
+
+/// Writes `header` and then `rows`, one per line, to a new file at `path`.
+pub(crate) fn write_lines(path: &Path, header: &str, rows: &[String]) -> anyhow::Result<()> {
+    let mut file =
+        BufWriter::new(File::create(path).with_context(|| format!("creating {}", path.display()))?);
+    writeln!(file, "{header}")?;
+    for row in rows {
+        writeln!(file, "{row}")?;
+    }
+    file.flush()?;
     Ok(())
 }
 

@@ -18,7 +18,9 @@ use rayon::prelude::*;
 use serde_json::json;
 
 use crate::args::{BaselineArg, BenchNabSeriesArgs, DirectionArg, SeriesArgs, SeriesFormat, input};
-use crate::commands::{nab_corpus_line, nab_profiles, open_output, write_report, write_scoreboard};
+use crate::commands::{
+    nab_corpus_line, nab_profiles, open_output, write_lines, write_report, write_scoreboard,
+};
 
 /// The detector's parameters from the shared flags.
 fn detector_params(
@@ -590,17 +592,9 @@ pub fn bench_nab_series(args: &BenchNabSeriesArgs) -> anyhow::Result<()> {
     out.flush()?;
 
     if let Some(path) = &args.output {
-        let mut file = std::fs::File::create(path)
-            .map(BufWriter::new)
-            .with_context(|| format!("creating {}", path.display()))?;
-        writeln!(
-            file,
-            "method,profile,threshold,normalised,raw,windows,windows_found,flagged,flagged_in_windows,seconds"
-        )?;
-        for row in csv_rows {
-            writeln!(file, "{row}")?;
-        }
-        file.flush()?;
+        let header = "method,profile,threshold,normalised,raw,windows,windows_found,flagged,\
+                      flagged_in_windows,seconds";
+        write_lines(path, header, &csv_rows)?;
     }
     Ok(())
 }
