@@ -68,6 +68,11 @@ pub enum Command {
     /// as it goes; adaptive threshold, one alert per incident.
     #[command(after_help = STREAM_EXAMPLES)]
     Stream(StreamArgs),
+    /// Find anomalies in time series against their season: STL
+    /// decomposition and a generalized ESD test on the residuals (seasonal
+    /// hybrid ESD), each --value column tested on its own.
+    #[command(after_help = SERIES_EXAMPLES)]
+    Series(SeriesArgs),
     /// Print what a model file holds, as JSON, after verifying its checksum.
     Inspect(InspectArgs),
     /// Run detectors under a published benchmark protocol.
@@ -84,6 +89,99 @@ Examples:
 Each output record is scored before the detector learns from it. A record with a
 missing feature scores null and is not learned. `alert` is true on the first
 anomaly of an incident; the incident closes after --cooldown quiet records.";
+
+const SERIES_EXAMPLES: &str = "\
+Examples:
+  oddity series nyc_taxi.csv --value value --time timestamp
+  oddity series metrics.csv --value cpu,memory --time ts --format ndjson > verdicts.ndjson
+  oddity series counts.csv --value requests --period 24 --direction pos --max-anomalies 0.01
+
+Without --period, the period is one day of points (a week for daily points),
+inferred from the median spacing of --time (rows may come in any time order;
+rows with the same time share a grid point). Gaps and
+missing values are interpolated for the decomposition only and never flagged.
+expected = seasonal + baseline (the median level, or the trend with
+--baseline trend); residual = value - expected; score = the residual's
+deviation in robust standard deviations (1.4826 x MAD).";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SeriesFormat {
+    /// The anomalies, ranked, for people (default on a terminal).
+    Table,
+    Csv,
+    /// One JSON object per point and column.
+    Ndjson,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DirectionArg {
+    Both,
+    Pos,
+    Neg,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BaselineArg {
+    /// The median of the deseasonalised values (S-H-ESD's choice).
+    Median,
+    /// The STL trend (for series whose level wanders).
+    Trend,
+}
+
+#[derive(Debug, Args)]
+pub struct SeriesArgs {
+    /// Input file, or - for stdin.
+    pub input: String,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    /// Numeric column to test (repeatable or comma-separated); each is
+    /// tested on its own.
+    #[arg(
+        long = "value",
+        value_delimiter = ',',
+        required = true,
+        value_name = "COLUMN"
+    )]
+    pub values: Vec<String>,
+    /// Timestamp column that orders the points and sets the period.
+    #[arg(long, value_name = "COLUMN")]
+    pub time: Option<String>,
+    /// Points per season (default: one day, from --time).
+    #[arg(long, value_name = "N")]
+    pub period: Option<usize>,
+    /// Largest share of points that may be anomalies, in (0, 0.5].
+    #[arg(long, default_value_t = 0.02, value_name = "FRACTION")]
+    pub max_anomalies: f64,
+    /// Significance level of the ESD test.
+    #[arg(long, default_value_t = 0.05)]
+    pub alpha: f64,
+    /// Which deviations count: both, pos (above expected), neg (below).
+    #[arg(long, value_enum, default_value = "both")]
+    pub direction: DirectionArg,
+    /// What the season is added to for the expected value.
+    #[arg(long, value_enum, default_value = "median")]
+    pub baseline: BaselineArg,
+    /// Seasonal loess span (odd, at least 7) letting the seasonal shape
+    /// change over time (default: one fixed shape, "periodic").
+    #[arg(long, value_name = "N")]
+    pub seasonal_span: Option<usize>,
+    /// Ground-truth column (1/true/anomaly = anomaly): copied to the
+    /// output, and the table ends with an evaluation per column.
+    #[arg(long, value_name = "COLUMN")]
+    pub label: Option<String>,
+    /// Output format (default: table on a terminal, csv otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<SeriesFormat>,
+    /// Write to this file instead of stdout.
+    #[arg(long, short, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Table: how many anomalies to list per column.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub top: usize,
+    /// csv/ndjson: only the anomalies, not every point.
+    #[arg(long)]
+    pub anomalies_only: bool,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum StreamFormat {
@@ -193,6 +291,39 @@ pub enum BenchCommand {
         after_help = "Example:\n  oddity bench nab ../shared/data/nab --seeds 1,2,3 -o nab.csv"
     )]
     Nab(BenchNabArgs),
+    /// Numenta Anomaly Benchmark for the batch seasonal hybrid ESD method
+    /// (`oddity series`): each series tested whole, each point scored, the
+    /// threshold optimised per profile; also the ESD flags as they are,
+    /// with the precision and recall of windows.
+    #[command(
+        after_help = "Example:\n  oddity bench nab-series ../shared/data/nab -o nab_series.csv"
+    )]
+    NabSeries(BenchNabSeriesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchNabSeriesArgs {
+    /// NAB checkout: `data/`, `labels/combined_windows.json`, and optionally
+    /// `config/profiles.json` and `scoreboard.csv`.
+    pub dir: PathBuf,
+    /// Largest share of points the test may flag, in (0, 0.5].
+    #[arg(long, default_value_t = 0.02, value_name = "FRACTION")]
+    pub max_anomalies: f64,
+    /// Significance level of the ESD test.
+    #[arg(long, default_value_t = 0.05)]
+    pub alpha: f64,
+    /// What the season is added to for the expected value.
+    #[arg(long, value_enum, default_value = "median")]
+    pub baseline: BaselineArg,
+    /// Seasonal loess span (default: periodic).
+    #[arg(long, value_name = "N")]
+    pub seasonal_span: Option<usize>,
+    /// Published scoreboard (default: DIR/scoreboard.csv).
+    #[arg(long, value_name = "FILE")]
+    pub scoreboard: Option<PathBuf>,
+    /// Also write the per-profile results as CSV here.
+    #[arg(long, short, value_name = "PATH")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

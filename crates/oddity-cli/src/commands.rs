@@ -31,9 +31,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Score(args) => score(args, quiet),
         Command::Eval(args) => evaluate(args),
         Command::Stream(args) => stream(args, quiet),
+        Command::Series(args) => crate::series::series(&args),
         Command::Inspect(args) => inspect(&args),
         Command::Bench(BenchCommand::Tabular(args)) => bench_tabular(&args),
         Command::Bench(BenchCommand::Nab(args)) => bench_nab(&args),
+        Command::Bench(BenchCommand::NabSeries(args)) => crate::series::bench_nab_series(&args),
     }
 }
 
@@ -289,7 +291,7 @@ fn open_for_model(
     Ok(data::open(source_input, &read)?)
 }
 
-fn open_output(path: Option<&Path>) -> anyhow::Result<Box<dyn Write>> {
+pub(crate) fn open_output(path: Option<&Path>) -> anyhow::Result<Box<dyn Write>> {
     Ok(match path {
         Some(path) => Box::new(BufWriter::new(
             File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
@@ -391,7 +393,10 @@ fn score_with(
     Ok(())
 }
 
-fn write_report(out: &mut impl Write, report: &eval::Report) -> std::io::Result<()> {
+pub(crate) fn write_report(
+    out: &mut (impl Write + ?Sized),
+    report: &eval::Report,
+) -> std::io::Result<()> {
     let metric =
         |value: Option<f64>| value.map_or_else(|| "n/a".to_string(), |v| format!("{v:.4}"));
     writeln!(
@@ -933,8 +938,7 @@ fn write_stream_point(
 
 fn bench_nab(args: &BenchNabArgs) -> anyhow::Result<()> {
     use oddity::nab::{
-        CorpusSweep, NabDetectorParams, PROBATIONARY_PERCENT, Profile, load_corpus_data,
-        load_profiles, load_scoreboard, load_windows,
+        CorpusSweep, NabDetectorParams, PROBATIONARY_PERCENT, load_corpus_data, load_windows,
     };
 
     let mut params = match &args.config {
@@ -956,35 +960,11 @@ fn bench_nab(args: &BenchNabArgs) -> anyhow::Result<()> {
 
     let corpus = load_corpus_data(args.dir.join("data"))?;
     let windows = load_windows(args.dir.join("labels/combined_windows.json"))?;
-    let profiles_path = args.dir.join("config/profiles.json");
-    let profiles = if profiles_path.is_file() {
-        load_profiles(&profiles_path)?
-    } else {
-        Profile::nab_profiles().to_vec()
-    };
-    // NAB's scoreboard order: standard first, then the two rewards.
-    let order = ["standard", "reward_low_FP_rate", "reward_low_FN_rate"];
-    let profiles: Vec<Profile> = order
-        .iter()
-        .filter_map(|name| profiles.iter().find(|p| p.name() == *name).cloned())
-        .collect();
-    anyhow::ensure!(
-        profiles.len() == order.len(),
-        "{}: needs the profiles {}",
-        profiles_path.display(),
-        order.join(", ")
-    );
+    let profiles = nab_profiles(&args.dir)?;
 
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    writeln!(
-        out,
-        "NAB corpus: {} series, {} points, {} windows; probation {:.0}%",
-        corpus.len(),
-        corpus.values().map(|s| s.values.len()).sum::<usize>(),
-        windows.n_windows(),
-        PROBATIONARY_PERCENT * 100.0
-    )?;
+    writeln!(out, "{}", nab_corpus_line(&corpus, &windows))?;
     writeln!(out, "configuration: {}", serde_json::to_string(&params)?)?;
     writeln!(
         out,
@@ -1042,12 +1022,82 @@ fn bench_nab(args: &BenchNabArgs) -> anyhow::Result<()> {
         .scoreboard
         .clone()
         .unwrap_or_else(|| args.dir.join("scoreboard.csv"));
-    match load_scoreboard(&scoreboard_path) {
+    let entry = oddity::nab::PublishedScore {
+        detector: format!("oddity (mean of {} seeds)", seeds.len()),
+        scores: means,
+    };
+    write_scoreboard(&mut out, &scoreboard_path, vec![entry])?;
+    out.flush()?;
+
+    if let Some(path) = &args.output {
+        let header = "seed,profile,threshold,normalised,raw,true_positives,false_positives,\
+                      false_negatives,seconds";
+        write_lines(path, header, &csv_rows)?;
+    }
+    Ok(())
+}
+
+/// Writes `header` and then `rows`, one per line, to a new file at `path`.
+pub(crate) fn write_lines(path: &Path, header: &str, rows: &[String]) -> anyhow::Result<()> {
+    let mut file =
+        BufWriter::new(File::create(path).with_context(|| format!("creating {}", path.display()))?);
+    writeln!(file, "{header}")?;
+    for row in rows {
+        writeln!(file, "{row}")?;
+    }
+    file.flush()?;
+    Ok(())
+}
+
+/// The first line of a NAB run: what the corpus holds.
+pub(crate) fn nab_corpus_line(
+    corpus: &std::collections::BTreeMap<String, oddity::nab::SeriesData>,
+    windows: &oddity::nab::CorpusWindows,
+) -> String {
+    format!(
+        "NAB corpus: {} series, {} points, {} windows; probation {:.0}%",
+        corpus.len(),
+        corpus.values().map(|s| s.values.len()).sum::<usize>(),
+        windows.n_windows(),
+        oddity::nab::PROBATIONARY_PERCENT * 100.0
+    )
+}
+
+/// NAB's three profiles in scoreboard order (standard, then the two
+/// rewards), from `dir/config/profiles.json` when present.
+pub(crate) fn nab_profiles(dir: &Path) -> anyhow::Result<Vec<oddity::nab::Profile>> {
+    use oddity::nab::{Profile, load_profiles};
+
+    let profiles_path = dir.join("config/profiles.json");
+    let profiles = if profiles_path.is_file() {
+        load_profiles(&profiles_path)?
+    } else {
+        Profile::nab_profiles().to_vec()
+    };
+    let order = ["standard", "reward_low_FP_rate", "reward_low_FN_rate"];
+    let profiles: Vec<Profile> = order
+        .iter()
+        .filter_map(|name| profiles.iter().find(|p| p.name() == *name).cloned())
+        .collect();
+    anyhow::ensure!(
+        profiles.len() == order.len(),
+        "{}: needs the profiles {}",
+        profiles_path.display(),
+        order.join(", ")
+    );
+    Ok(profiles)
+}
+
+/// The published scoreboard with `entries` ranked among it by the
+/// standard profile, or a line saying why there is none.
+pub(crate) fn write_scoreboard(
+    out: &mut impl Write,
+    scoreboard_path: &Path,
+    entries: Vec<oddity::nab::PublishedScore>,
+) -> anyhow::Result<()> {
+    match oddity::nab::load_scoreboard(scoreboard_path) {
         Ok(mut published) => {
-            published.push(oddity::nab::PublishedScore {
-                detector: format!("oddity (mean of {} seeds)", seeds.len()),
-                scores: means,
-            });
+            published.extend(entries);
             published.sort_by(|a, b| b.scores[0].total_cmp(&a.scores[0]));
             writeln!(out)?;
             writeln!(
@@ -1068,21 +1118,6 @@ fn bench_nab(args: &BenchNabArgs) -> anyhow::Result<()> {
             }
         }
         Err(error) => writeln!(out, "no published scoreboard: {error}")?,
-    }
-    out.flush()?;
-
-    if let Some(path) = &args.output {
-        let mut file = BufWriter::new(
-            File::create(path).with_context(|| format!("creating {}", path.display()))?,
-        );
-        writeln!(
-            file,
-            "seed,profile,threshold,normalised,raw,true_positives,false_positives,false_negatives,seconds"
-        )?;
-        for row in csv_rows {
-            writeln!(file, "{row}")?;
-        }
-        file.flush()?;
     }
     Ok(())
 }

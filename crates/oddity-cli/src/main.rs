@@ -3,6 +3,7 @@
 mod args;
 mod commands;
 mod output;
+mod series;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -71,6 +72,15 @@ fn exit_code(error: &anyhow::Error) -> u8 {
             || cause.downcast_ref::<oddity::prep::PrepError>().is_some()
         {
             return EXIT_BAD_DATA;
+        }
+        if let Some(error) = cause.downcast_ref::<oddity::series::SeriesError>() {
+            use oddity::series::SeriesError;
+            return match error {
+                SeriesError::Param(_)
+                | SeriesError::PeriodNeeded
+                | SeriesError::PeriodFromSpacing { .. } => 1,
+                _ => EXIT_BAD_DATA,
+            };
         }
         if cause
             .downcast_ref::<oddity::model_file::ModelFileError>()

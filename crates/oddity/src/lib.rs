@@ -17,6 +17,8 @@
 //! - [`pipeline`]: all of the above as one fitted [`Model`];
 //! - [`online`]: detectors that learn one point at a time (random cut
 //!   forest, half-space trees);
+//! - [`series`]: batch time series: STL decomposition and seasonal
+//!   hybrid ESD;
 //! - [`stream`]: an online detector with an adaptive threshold and alert
 //!   hysteresis, record by record, checkpointed to a model file;
 //! - [`benchmark`]: the ADBench protocol and its published results.
@@ -50,6 +52,7 @@ pub mod nab;
 pub mod online;
 pub mod pipeline;
 pub mod prep;
+pub mod series;
 mod special;
 pub mod stream;
 pub mod supervised;

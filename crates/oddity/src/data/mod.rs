@@ -51,7 +51,7 @@ pub use self::frame::{ColumnData, Frame};
 pub use self::schema::{
     ColumnKind, Field, Schema, TypeOverrideError, UnknownColumnKind, parse_type_override,
 };
-pub use self::value::BUILTIN_MISSING;
+pub use self::value::{BUILTIN_MISSING, format_timestamp};
 
 use self::detect::Peeked;
 

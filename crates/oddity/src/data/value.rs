@@ -157,8 +157,9 @@ pub(crate) fn parse_timestamp(trimmed: &[u8]) -> Option<i64> {
     Some(days_ms + time_ms - offset_ms)
 }
 
-/// Formats milliseconds since the epoch as RFC 3339 with milliseconds, for category text.
-pub(crate) fn format_timestamp(ms: i64) -> String {
+/// Formats milliseconds since the epoch as RFC 3339 with milliseconds (as category text and
+/// outputs show timestamps).
+pub fn format_timestamp(ms: i64) -> String {
     DateTime::from_timestamp_millis(ms)
         .map(|time| time.to_rfc3339_opts(SecondsFormat::Millis, true))
         .unwrap_or_else(|| ms.to_string())

@@ -75,6 +75,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{Detector, FitError, ParamError, normalise_shares};
+use crate::special::ln_gamma;
 
 /// Eigenvalues below this fraction of the largest count as zero.
 pub(super) const RELATIVE_RANK_TOLERANCE: f64 = 1e-12;
@@ -1049,34 +1050,6 @@ fn regularized_lower_gamma(a: f64, x: f64) -> f64 {
         }
     }
     1.0 - log_prefactor.exp() * fraction
-}
-
-/// `ln Γ(x)` for `x > 0`: the Lanczos approximation (g = 7, 9 terms),
-/// accurate to about 1e-15.
-fn ln_gamma(x: f64) -> f64 {
-    const COEFFICIENTS: [f64; 9] = [
-        0.999_999_999_999_809_9,
-        676.520_368_121_885_1,
-        -1_259.139_216_722_402_8,
-        771.323_428_777_653_1,
-        -176.615_029_162_140_6,
-        12.507_343_278_686_905,
-        -0.138_571_095_265_720_12,
-        9.984_369_578_019_572e-6,
-        1.505_632_735_149_311_6e-7,
-    ];
-    if x < 0.5 {
-        // Reflection: Γ(x) Γ(1 - x) = π / sin(π x).
-        let pi = std::f64::consts::PI;
-        return (pi / (pi * x).sin()).ln() - ln_gamma(1.0 - x);
-    }
-    let x = x - 1.0;
-    let mut sum = COEFFICIENTS[0];
-    for (offset, coefficient) in COEFFICIENTS[1..].iter().enumerate() {
-        sum += coefficient / (x + offset as f64 + 1.0);
-    }
-    let t = x + 7.5;
-    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + sum.ln()
 }
 
 /// Datasets that `scripts/linear_reference.py` builds bit for bit, so that
