@@ -15,6 +15,8 @@
 //! - [`model_file`]: the versioned, checksummed model container;
 //! - [`nab`]: the Numenta Anomaly Benchmark scorer for streaming detectors;
 //! - [`pipeline`]: all of the above as one fitted [`Model`];
+//! - [`series`]: sliding windows of a series as points for any batch
+//!   detector (collective anomalies);
 //! - [`online`]: detectors that learn one point at a time (random cut
 //!   forest, half-space trees);
 //! - [`stream`]: an online detector with an adaptive threshold and alert
@@ -50,6 +52,7 @@ pub mod nab;
 pub mod online;
 pub mod pipeline;
 pub mod prep;
+pub mod series;
 mod special;
 pub mod stream;
 pub mod supervised;

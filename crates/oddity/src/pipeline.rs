@@ -23,11 +23,29 @@ use crate::error::Error;
 use crate::explain::{Explanation, explain};
 use crate::model_file;
 use crate::prep::{ColumnSelection, PrepConfig, PrepReport, Preparation};
+use crate::series::window::{self, LagShare, SeriesLayout, WindowParams, Windows};
 use crate::threshold::{ScoreCalibration, ThresholdRule};
 
 /// The version of the model payload layout; a model whose payload is newer
 /// than this is refused with an upgrade hint instead of being misread.
-pub const PAYLOAD_VERSION: u32 = 1;
+///
+/// Version 2 appends the window options ([`FitOptions::window`]) after the
+/// version-1 layout, so a version-1 payload decodes as a model without
+/// windows.
+pub const PAYLOAD_VERSION: u32 = 2;
+
+/// How a windowed model turns rows into the detector's points; kept in the
+/// model so that scoring windows new data exactly as fitting did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowOptions {
+    pub params: WindowParams,
+    /// Column that orders the rows (numbers or timestamps); `None` keeps
+    /// the input order. Never a feature.
+    pub time: Option<String>,
+    /// Column whose every value is its own series, so that no window spans
+    /// two entities. Never a feature.
+    pub entity: Option<String>,
+}
 
 /// Everything that decides how a model is fitted.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -43,6 +61,16 @@ pub struct FitOptions {
     pub chunk_rows: usize,
     /// Seed of the training sample; the detector has its own.
     pub seed: u64,
+    /// Sliding windows of the series as the detector's points, for
+    /// collective anomalies; `None` (the default) scores rows one by one.
+    /// A windowed fit keeps every row in memory (windows need them in
+    /// order) and samples windows, not rows, beyond `max_fit_rows`.
+    ///
+    /// Stored after the rest of the model in the payload ([`Model::save`])
+    /// rather than in this struct's serialization, so that version-1
+    /// payloads, which end where it would begin, still decode.
+    #[serde(skip)]
+    pub window: Option<WindowOptions>,
 }
 
 impl Default for FitOptions {
@@ -55,6 +83,7 @@ impl Default for FitOptions {
             max_fit_rows: 100_000,
             chunk_rows: 65_536,
             seed: 42,
+            window: None,
         }
     }
 }
@@ -185,7 +214,12 @@ fn sample_source(
     holdout: Option<Holdout>,
     on_rows: &mut dyn FnMut(u64),
 ) -> Result<(Frame, u64, Option<Vec<Frame>>), Error> {
-    let mut reservoir = Reservoir::new(options.max_fit_rows, options.seed);
+    // Windows need every row in order; a windowed fit samples windows.
+    let capacity = match options.window {
+        Some(_) => usize::MAX,
+        None => options.max_fit_rows,
+    };
+    let mut reservoir = Reservoir::new(capacity, options.seed);
     let mut retained = Some(Vec::new());
     let mut retained_bytes = 0;
     let mut n_read = 0;
@@ -303,6 +337,9 @@ impl Model {
             .map_err(crate::detector::FitError::from)?;
         options.threshold.validate()?;
         options.prep.validate()?;
+        if let Some(window) = &options.window {
+            window.params.validate().map_err(window::WindowError::from)?;
+        }
         let input = source.input().to_string();
         let (sample, n_rows_read, _) = sample_source(source, options, 0, None, on_rows)?;
         Model::fit_frame(&sample, options, &input, n_rows_read)
@@ -327,6 +364,9 @@ impl Model {
             .map_err(crate::detector::FitError::from)?;
         options.threshold.validate()?;
         options.prep.validate()?;
+        if let Some(window) = &options.window {
+            window.params.validate().map_err(window::WindowError::from)?;
+        }
         let input = source.input().to_string();
         let (sample, n_rows_read, retained) =
             sample_source(source, options, retain_bytes, holdout, on_rows)?;
@@ -356,6 +396,9 @@ impl Model {
             return Err(Error::NoTrainingRows {
                 input: input.to_string(),
             });
+        }
+        if let Some(window) = &options.window {
+            return Model::fit_windows(frame, options, window, input, n_rows_read);
         }
         let capacity = options.max_fit_rows.max(1);
         if frame.n_rows() > capacity {
@@ -401,6 +444,105 @@ impl Model {
             fitted_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             oddity_version: env!("CARGO_PKG_VERSION").to_string(),
         };
+        Ok(Model {
+            options: options.clone(),
+            input_schema: (*frame.schema).clone(),
+            preparation,
+            detector,
+            calibration,
+            threshold,
+            training,
+        })
+    }
+
+    /// Fits on the windows of `frame` ([`FitOptions::window`]): the
+    /// preparation on every row, the detector on the windows (a seeded
+    /// uniform sample of `max_fit_rows` of them when there are more), and
+    /// the calibration on the training rows' point scores (the largest
+    /// score of the windows that contain each row), since points, not
+    /// windows, are what the threshold flags.
+    fn fit_windows(
+        frame: &Frame,
+        options: &FitOptions,
+        window: &WindowOptions,
+        input: &str,
+        n_rows_read: u64,
+    ) -> Result<Model, Error> {
+        use crate::detector::{FitError, ParamError};
+        window.params.validate().map_err(window::WindowError::from)?;
+        if options.detector.is_supervised() {
+            // A label per window would need a rule (any row? the last?)
+            // that no one has asked for yet.
+            return Err(FitError::from(ParamError::new(
+                "window",
+                "works with unsupervised detectors only",
+                options.detector.name(),
+            ))
+            .into());
+        }
+        if options.prep.drop_duplicates {
+            // Dropping rows would splice windows across the gap.
+            return Err(FitError::from(ParamError::new(
+                "drop_duplicates",
+                "must be off with windows",
+                true,
+            ))
+            .into());
+        }
+        let mut resolved = options
+            .selection
+            .resolve(&frame.schema, options.prep.time_features)?;
+        let roles: Vec<usize> = [&window.time, &window.entity]
+            .into_iter()
+            .flatten()
+            .filter_map(|name| frame.schema.index_of(name))
+            .collect();
+        resolved.features.retain(|index| !roles.contains(index));
+        if resolved.features.is_empty() {
+            return Err(crate::prep::PrepError::NoFeatures {
+                available: frame.schema.names().collect::<Vec<_>>().join(", "),
+            }
+            .into());
+        }
+        let layout =
+            SeriesLayout::from_frame(frame, window.time.as_deref(), window.entity.as_deref())?;
+        let windows = Windows::new(&layout, &window.params)?;
+        let (preparation, matrix, _) = Preparation::fit(&options.prep, frame, &resolved.features)?;
+        let points = windows.features(&layout, matrix.view(), window.params.representation);
+
+        let capacity = options.max_fit_rows.max(1);
+        let sampled = (points.nrows() > capacity).then(|| {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(options.seed);
+            let mut rows = rand::seq::index::sample(&mut rng, points.nrows(), capacity).into_vec();
+            rows.sort_unstable();
+            points.select(ndarray::Axis(0), &rows)
+        });
+        let fitted = sampled.as_ref().unwrap_or(&points);
+        let detector = options.detector.fit(fitted.view())?;
+        let window_scores = match (&sampled, detector.training_scores()) {
+            (None, Some(scores)) => scores.to_vec(),
+            _ => detector.score_in_sample(points.view()),
+        };
+        let point_scores = windows.point_scores(&layout, &window_scores, frame.n_rows());
+        let calibration = ScoreCalibration::fit(&point_scores.score)?;
+        let threshold = threshold_for(&detector, &calibration, &options.threshold)?;
+        let training = TrainingInfo {
+            input: input.to_string(),
+            n_rows_read,
+            n_rows_sampled: frame.n_rows(),
+            n_rows_fitted: fitted.nrows(),
+            n_duplicates_dropped: 0,
+            n_columns: preparation.columns.len(),
+            n_features: points.ncols(),
+            fitted_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            oddity_version: env!("CARGO_PKG_VERSION").to_string(),
+        };
+        tracing::debug!(
+            windows = windows.len(),
+            fitted = fitted.nrows(),
+            features = points.ncols(),
+            "fitted on windows"
+        );
         Ok(Model {
             options: options.clone(),
             input_schema: (*frame.schema).clone(),
@@ -460,9 +602,15 @@ impl Model {
     /// were seen in training.
     pub fn read_overrides(&self) -> Vec<(String, crate::data::ColumnKind)> {
         let mut overrides = self.preparation.expected_kinds();
-        for name in [&self.options.selection.id, &self.options.selection.label]
-            .into_iter()
-            .flatten()
+        let window = self.options.window.as_ref();
+        for name in [
+            &self.options.selection.id,
+            &self.options.selection.label,
+            &window.and_then(|window| window.time.clone()),
+            &window.and_then(|window| window.entity.clone()),
+        ]
+        .into_iter()
+        .flatten()
         {
             if let Some(field) = self.input_schema.fields.iter().find(|f| &f.name == name) {
                 overrides.push((field.name.clone(), field.kind));
@@ -488,13 +636,22 @@ impl Model {
             "features": self.preparation.outputs.iter().map(|o| &o.name).collect::<Vec<_>>(),
             "id_column": self.options.selection.id,
             "label_column": self.options.selection.label,
+            "window": self.options.window.as_ref().map(|window| serde_json::json!({
+                "width": window.params.width,
+                "stride": window.params.stride,
+                "representation": window.params.representation,
+                "time_column": window.time,
+                "entity_column": window.entity,
+            })),
             "training": self.training,
         })
     }
 
     /// Writes the model atomically (temporary file, fsync, rename).
     pub fn save(&self, path: &Path) -> Result<(), Error> {
-        let payload = postcard::to_stdvec(self).map_err(|error| Error::Encode {
+        // Postcard encodes a tuple as its fields one after the other: the
+        // model in its version-1 layout, then the window options.
+        let payload = postcard::to_stdvec(&(self, &self.options.window)).map_err(|error| Error::Encode {
             path: path.display().to_string(),
             message: error.to_string(),
         })?;
@@ -509,7 +666,7 @@ impl Model {
         let version = header
             .get("payload_version")
             .and_then(serde_json::Value::as_u64);
-        match version {
+        let version = match version {
             Some(version) if version > u64::from(PAYLOAD_VERSION) => {
                 return Err(Error::Decode {
                     path: shown,
@@ -519,18 +676,26 @@ impl Model {
                     ),
                 });
             }
-            Some(_) => {}
+            Some(version) => version,
             None => {
                 return Err(Error::Decode {
                     path: shown,
                     message: "header has no payload_version; not a model written by oddity".into(),
                 });
             }
-        }
-        postcard::from_bytes(&payload).map_err(|error| Error::Decode {
-            path: shown,
+        };
+        let decode_error = |error: postcard::Error| Error::Decode {
+            path: shown.clone(),
             message: error.to_string(),
-        })
+        };
+        if version < 2 {
+            // Written before windows existed: the model layout alone.
+            return postcard::from_bytes(&payload).map_err(decode_error);
+        }
+        let (mut model, window): (Model, Option<WindowOptions>) =
+            postcard::from_bytes(&payload).map_err(decode_error)?;
+        model.options.window = window;
+        Ok(model)
     }
 }
 
@@ -559,7 +724,27 @@ pub struct ScoredPoint {
     /// Ground truth from the label column, when there is one.
     pub label: Option<bool>,
     pub explanation: Option<Explanation>,
+    /// For a windowed model: the window the score came from.
+    pub window: Option<WindowSpan>,
 }
+
+/// The window a windowed point's score came from: the highest-scoring
+/// window that contains the point.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WindowSpan {
+    /// 1-based data row of the window's first row in time order.
+    pub first_row: u64,
+    /// 1-based data row of the window's last row (`t` in the lag names).
+    pub last_row: u64,
+    /// With an explanation: the window's `(feature, lag)` shares, largest
+    /// first; empty otherwise.
+    pub lags: Vec<LagShare>,
+}
+
+/// Most `(feature, lag)` shares kept per explained window.
+const MAX_LAG_SHARES: usize = 10;
+/// Most `(feature, lag)` shares the reason line names.
+const REASON_LAGS: usize = 3;
 
 /// Scores frames of one schema with a model.
 #[derive(Debug)]
@@ -582,13 +767,14 @@ impl Scorer<'_> {
     }
 
     /// Scores every row of `frame`.
+    ///
+    /// A windowed model needs the whole series in one frame: it cuts
+    /// `frame` into windows as fitting did and gives each row the largest
+    /// score of the windows that contain it (so every row is scored, the
+    /// first and last `width - 1` of a series from fewer windows); a
+    /// series shorter than one window is an error.
     pub fn score(&self, frame: &Frame, which: ExplainWhich) -> Result<Vec<ScoredPoint>, Error> {
         let matrix = self.model.preparation.transform(frame, &self.bound);
-        let scores = if self.in_sample {
-            self.model.detector.score_in_sample(matrix.view())
-        } else {
-            self.model.detector.score(matrix.view())
-        };
         let labels = match self.label {
             Some(index) => Some(
                 labels_from_column(
@@ -603,6 +789,14 @@ impl Scorer<'_> {
             ),
             None => None,
         };
+        let windowed = match &self.model.options.window {
+            Some(options) => Some(WindowedScores::new(self, options, frame, matrix.view())?),
+            None => None,
+        };
+        let scores = match &windowed {
+            Some(windowed) => windowed.points.score.clone(),
+            None => self.detector_scores(matrix.view()),
+        };
         // Building the records (probabilities, ids, explanations) costs as
         // much as a fast detector's scoring at scale, so it runs in parallel
         // too; `collect` keeps the row order.
@@ -616,10 +810,13 @@ impl Scorer<'_> {
                     ExplainWhich::Anomalies => is_anomaly,
                     ExplainWhich::All => true,
                 };
-                let explanation = wanted.then(|| {
-                    let shares = self.model.detector.attribute(matrix.row(row));
-                    explain(&self.model.preparation, &shares, frame, &self.bound, row)
-                });
+                let (explanation, window) = match &windowed {
+                    Some(windowed) => {
+                        let (explanation, span) = windowed.explain(self, frame, row, wanted);
+                        (explanation, Some(span))
+                    }
+                    None => (wanted.then(|| self.explain_prepared(&matrix, frame, row)), None),
+                };
                 ScoredPoint {
                     row: frame.first_row + row as u64,
                     id: self.id.map(|index| cell_text(&frame.columns[index], row)),
@@ -628,17 +825,132 @@ impl Scorer<'_> {
                     is_anomaly,
                     label: labels.as_ref().and_then(|labels| labels[row]),
                     explanation,
+                    window,
                 }
             })
             .collect();
         Ok(points)
     }
 
-    /// Explains one row of `frame` regardless of its score.
-    pub fn explain_row(&self, frame: &Frame, row: usize) -> Explanation {
+    /// Explains one row of `frame` regardless of its score (for a windowed
+    /// model, through its highest-scoring window; `frame` is then the
+    /// whole series, and a series shorter than one window is an error).
+    pub fn explain_row(&self, frame: &Frame, row: usize) -> Result<Explanation, Error> {
         let matrix = self.model.preparation.transform(frame, &self.bound);
+        match &self.model.options.window {
+            Some(options) => {
+                let windowed = WindowedScores::new(self, options, frame, matrix.view())?;
+                let (explanation, _) = windowed.explain(self, frame, row, true);
+                Ok(explanation.expect("an explanation was asked for"))
+            }
+            None => Ok(self.explain_prepared(&matrix, frame, row)),
+        }
+    }
+
+    fn detector_scores(&self, points: ndarray::ArrayView2<'_, f64>) -> Vec<f64> {
+        if self.in_sample {
+            self.model.detector.score_in_sample(points)
+        } else {
+            self.model.detector.score(points)
+        }
+    }
+
+    fn explain_prepared(
+        &self,
+        matrix: &ndarray::Array2<f64>,
+        frame: &Frame,
+        row: usize,
+    ) -> Explanation {
         let shares = self.model.detector.attribute(matrix.row(row));
         explain(&self.model.preparation, &shares, frame, &self.bound, row)
+    }
+}
+
+/// The windows of one frame scored by a windowed model.
+struct WindowedScores<'o> {
+    options: &'o WindowOptions,
+    layout: SeriesLayout,
+    windows: Windows,
+    features: ndarray::Array2<f64>,
+    points: window::PointScores,
+}
+
+impl<'o> WindowedScores<'o> {
+    fn new(
+        scorer: &Scorer<'_>,
+        options: &'o WindowOptions,
+        frame: &Frame,
+        matrix: ndarray::ArrayView2<'_, f64>,
+    ) -> Result<WindowedScores<'o>, Error> {
+        let layout =
+            SeriesLayout::from_frame(frame, options.time.as_deref(), options.entity.as_deref())?;
+        let windows = Windows::new(&layout, &options.params)?;
+        let features = windows.features(&layout, matrix, options.params.representation);
+        let window_scores = scorer.detector_scores(features.view());
+        let points = windows.point_scores(&layout, &window_scores, frame.n_rows());
+        Ok(WindowedScores {
+            options,
+            layout,
+            windows,
+            features,
+            points,
+        })
+    }
+
+    /// The span of `row`'s window and, when `wanted`, the explanation:
+    /// the window's attribution summed over lags describes the columns
+    /// (their values at `row`), and the reason names the window and its
+    /// largest `(feature, lag)` shares.
+    fn explain(
+        &self,
+        scorer: &Scorer<'_>,
+        frame: &Frame,
+        row: usize,
+        wanted: bool,
+    ) -> (Option<Explanation>, WindowSpan) {
+        let window = self.points.window[row];
+        let rows = self.windows.rows(&self.layout, window);
+        let row_number = |index: usize| frame.first_row + index as u64;
+        let mut span = WindowSpan {
+            first_row: row_number(rows[0]),
+            last_row: row_number(rows[rows.len() - 1]),
+            lags: Vec::new(),
+        };
+        if !wanted {
+            return (None, span);
+        }
+        let preparation = &scorer.model.preparation;
+        let shares = scorer.model.detector.attribute(self.features.row(window));
+        let names: Vec<String> = preparation.outputs.iter().map(|o| o.name.clone()).collect();
+        let mut lags = window::lag_shares(
+            &shares,
+            &names,
+            self.options.params.width,
+            self.options.params.representation,
+        );
+        lags.truncate(MAX_LAG_SHARES);
+        let output_shares = window::feature_shares(&shares, names.len());
+        let mut explanation = explain(preparation, &output_shares, frame, &scorer.bound, row);
+        let top: Vec<String> = lags
+            .iter()
+            .take(REASON_LAGS)
+            .map(|lag| format!("{} ({:.0}%)", lag.name, lag.share * 100.0))
+            .collect();
+        explanation.reason = if top.is_empty() {
+            format!(
+                "the window of rows {} to {} is unusual as a whole",
+                span.first_row, span.last_row
+            )
+        } else {
+            format!(
+                "the window of rows {} to {} is unusual as a whole, most in {}",
+                span.first_row,
+                span.last_row,
+                top.join(", ")
+            )
+        };
+        span.lags = lags;
+        (Some(explanation), span)
     }
 }
 
@@ -849,7 +1161,7 @@ mod tests {
         ]);
         let model = Model::fit_frame(&data, &FitOptions::default(), "test", 1000).unwrap();
         let scorer = model.scorer(&data.schema).unwrap();
-        let explanation = scorer.explain_row(&data, 500);
+        let explanation = scorer.explain_row(&data, 500).unwrap();
         assert_eq!(
             explanation.contributions[0].column, "kind",
             "{explanation:?}"
