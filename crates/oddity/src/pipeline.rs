@@ -468,12 +468,13 @@ impl Model {
         input: &str,
         n_rows_read: u64,
     ) -> Result<Model, Error> {
-        use crate::detector::{FitError, ParamError};
-        window.params.validate().map_err(window::WindowError::from)?;
+        use crate::detector::ParamError;
+        use window::WindowError;
+        window.params.validate().map_err(WindowError::from)?;
         if options.detector.is_supervised() {
             // A label per window would need a rule (any row? the last?)
             // that no one has asked for yet.
-            return Err(FitError::from(ParamError::new(
+            return Err(WindowError::from(ParamError::new(
                 "window",
                 "works with unsupervised detectors only",
                 options.detector.name(),
@@ -482,7 +483,7 @@ impl Model {
         }
         if options.prep.drop_duplicates {
             // Dropping rows would splice windows across the gap.
-            return Err(FitError::from(ParamError::new(
+            return Err(WindowError::from(ParamError::new(
                 "drop_duplicates",
                 "must be off with windows",
                 true,

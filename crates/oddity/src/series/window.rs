@@ -177,7 +177,8 @@ impl WindowParams {
 /// Why rows could not be windowed.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum WindowError {
-    #[error("invalid parameter: {0}")]
+    /// A window parameter is out of range.
+    #[error(transparent)]
     Param(#[from] ParamError),
     /// A series has fewer rows than one window.
     #[error("{series} has {n_rows} rows, fewer than the window width {width}")]
