@@ -1118,23 +1118,28 @@ fn fit_with_windows_then_score_windows_new_data_the_same_way() {
             .args(["--format", "csv"]),
     );
     assert_eq!(scored, detected);
-    assert!(scored.starts_with("row,score,probability,is_anomaly,window_first_row,window_last_row\n"));
-    let explained = stdout_of(
-        oddity()
-            .args(["score"])
-            .arg(&model)
-            .arg(&path)
-            .args(["--format", "ndjson", "--explain", "--anomalies-only"]),
+    assert!(
+        scored.starts_with("row,score,probability,is_anomaly,window_first_row,window_last_row\n")
     );
+    let explained = stdout_of(oddity().args(["score"]).arg(&model).arg(&path).args([
+        "--format",
+        "ndjson",
+        "--explain",
+        "--anomalies-only",
+    ]));
     let first: serde_json::Value = serde_json::from_str(explained.lines().next().unwrap()).unwrap();
-    assert!(first["window"]["lags"][0]["name"]
-        .as_str()
-        .unwrap()
-        .starts_with("value[t"));
-    assert!(first["explanation"]["reason"]
-        .as_str()
-        .unwrap()
-        .starts_with("the window of rows"));
+    assert!(
+        first["window"]["lags"][0]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("value[t")
+    );
+    assert!(
+        first["explanation"]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("the window of rows")
+    );
 }
 
 #[test]

@@ -134,12 +134,13 @@ pub struct TrainingInfo {
     pub n_rows_read: u64,
     /// Rows in the training sample before de-duplication.
     pub n_rows_sampled: usize,
-    /// Rows the detector was fitted on.
+    /// Rows the detector was fitted on; windows, for a windowed model.
     pub n_rows_fitted: usize,
     pub n_duplicates_dropped: usize,
     /// Input columns used as features.
     pub n_columns: usize,
-    /// Prepared features the detector sees.
+    /// Features the detector sees (prepared features times window
+    /// positions, for a windowed model).
     pub n_features: usize,
     /// RFC 3339 time the model was fitted.
     pub fitted_at: String,
@@ -159,6 +160,54 @@ pub struct Model {
     /// The raw-score threshold that [`FitOptions::threshold`] gave.
     pub threshold: f64,
     pub training: TrainingInfo,
+}
+
+/// A fitted preparation and detector, before calibration.
+struct Fitted {
+    preparation: Preparation,
+    detector: FittedDetector,
+    /// The scores the calibration and the threshold are fitted on.
+    reference_scores: Vec<f64>,
+    /// Points (rows or windows) the detector was fitted on.
+    n_points: usize,
+    n_duplicates_dropped: usize,
+    /// Features the detector sees.
+    n_features: usize,
+}
+
+impl Fitted {
+    /// Calibrates the scores, sets the threshold and records what
+    /// training saw in `frame` (the sample fitted on).
+    fn into_model(
+        self,
+        frame: &Frame,
+        options: &FitOptions,
+        input: &str,
+        n_rows_read: u64,
+    ) -> Result<Model, Error> {
+        let calibration = ScoreCalibration::fit(&self.reference_scores)?;
+        let threshold = threshold_for(&self.detector, &calibration, &options.threshold)?;
+        let training = TrainingInfo {
+            input: input.to_string(),
+            n_rows_read,
+            n_rows_sampled: frame.n_rows(),
+            n_rows_fitted: self.n_points,
+            n_duplicates_dropped: self.n_duplicates_dropped,
+            n_columns: self.preparation.columns.len(),
+            n_features: self.n_features,
+            fitted_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            oddity_version: env!("CARGO_PKG_VERSION").to_string(),
+        };
+        Ok(Model {
+            options: options.clone(),
+            input_schema: (*frame.schema).clone(),
+            preparation: self.preparation,
+            detector: self.detector,
+            calibration,
+            threshold,
+            training,
+        })
+    }
 }
 
 /// Keeps a uniform random sample of at most `capacity` rows of a stream
@@ -338,7 +387,10 @@ impl Model {
         options.threshold.validate()?;
         options.prep.validate()?;
         if let Some(window) = &options.window {
-            window.params.validate().map_err(window::WindowError::from)?;
+            window
+                .params
+                .validate()
+                .map_err(window::WindowError::from)?;
         }
         let input = source.input().to_string();
         let (sample, n_rows_read, _) = sample_source(source, options, 0, None, on_rows)?;
@@ -365,7 +417,10 @@ impl Model {
         options.threshold.validate()?;
         options.prep.validate()?;
         if let Some(window) = &options.window {
-            window.params.validate().map_err(window::WindowError::from)?;
+            window
+                .params
+                .validate()
+                .map_err(window::WindowError::from)?;
         }
         let input = source.input().to_string();
         let (sample, n_rows_read, retained) =
@@ -431,28 +486,16 @@ impl Model {
             Some(scores) => scores.to_vec(),
             None => detector.score(matrix.view()),
         };
-        let calibration = ScoreCalibration::fit(&training_scores)?;
-        let threshold = threshold_for(&detector, &calibration, &options.threshold)?;
-        let training = TrainingInfo {
-            input: input.to_string(),
-            n_rows_read,
-            n_rows_sampled: frame.n_rows(),
-            n_rows_fitted: n_rows,
-            n_duplicates_dropped,
-            n_columns: preparation.columns.len(),
-            n_features: preparation.n_outputs(),
-            fitted_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            oddity_version: env!("CARGO_PKG_VERSION").to_string(),
-        };
-        Ok(Model {
-            options: options.clone(),
-            input_schema: (*frame.schema).clone(),
+        let n_features = preparation.n_outputs();
+        let fitted = Fitted {
             preparation,
             detector,
-            calibration,
-            threshold,
-            training,
-        })
+            reference_scores: training_scores,
+            n_points: n_rows,
+            n_duplicates_dropped,
+            n_features,
+        };
+        fitted.into_model(frame, options, input, n_rows_read)
     }
 
     /// Fits on the windows of `frame` ([`FitOptions::window`]): the
@@ -525,34 +568,21 @@ impl Model {
             _ => detector.score_in_sample(points.view()),
         };
         let point_scores = windows.point_scores(&layout, &window_scores, frame.n_rows());
-        let calibration = ScoreCalibration::fit(&point_scores.score)?;
-        let threshold = threshold_for(&detector, &calibration, &options.threshold)?;
-        let training = TrainingInfo {
-            input: input.to_string(),
-            n_rows_read,
-            n_rows_sampled: frame.n_rows(),
-            n_rows_fitted: fitted.nrows(),
-            n_duplicates_dropped: 0,
-            n_columns: preparation.columns.len(),
-            n_features: points.ncols(),
-            fitted_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            oddity_version: env!("CARGO_PKG_VERSION").to_string(),
-        };
         tracing::debug!(
             windows = windows.len(),
             fitted = fitted.nrows(),
             features = points.ncols(),
             "fitted on windows"
         );
-        Ok(Model {
-            options: options.clone(),
-            input_schema: (*frame.schema).clone(),
+        let fitted = Fitted {
             preparation,
             detector,
-            calibration,
-            threshold,
-            training,
-        })
+            reference_scores: point_scores.score,
+            n_points: fitted.nrows(),
+            n_duplicates_dropped: 0,
+            n_features: points.ncols(),
+        };
+        fitted.into_model(frame, options, input, n_rows_read)
     }
 
     /// Replaces the threshold rule without refitting.
@@ -652,10 +682,11 @@ impl Model {
     pub fn save(&self, path: &Path) -> Result<(), Error> {
         // Postcard encodes a tuple as its fields one after the other: the
         // model in its version-1 layout, then the window options.
-        let payload = postcard::to_stdvec(&(self, &self.options.window)).map_err(|error| Error::Encode {
-            path: path.display().to_string(),
-            message: error.to_string(),
-        })?;
+        let payload =
+            postcard::to_stdvec(&(self, &self.options.window)).map_err(|error| Error::Encode {
+                path: path.display().to_string(),
+                message: error.to_string(),
+            })?;
         model_file::write(path, &self.header(), &payload)?;
         Ok(())
     }
@@ -816,7 +847,10 @@ impl Scorer<'_> {
                         let (explanation, span) = windowed.explain(self, frame, row, wanted);
                         (explanation, Some(span))
                     }
-                    None => (wanted.then(|| self.explain_prepared(&matrix, frame, row)), None),
+                    None => (
+                        wanted.then(|| self.explain_prepared(&matrix, frame, row)),
+                        None,
+                    ),
                 };
                 ScoredPoint {
                     row: frame.first_row + row as u64,

@@ -237,11 +237,13 @@ impl SeriesLayout {
         entity: Option<&str>,
     ) -> Result<SeriesLayout, WindowError> {
         let find = |role: &'static str, name: &str| {
-            frame.column(name).ok_or_else(|| WindowError::UnknownColumn {
-                role,
-                name: name.to_string(),
-                available: frame.schema.names().collect::<Vec<_>>().join(", "),
-            })
+            frame
+                .column(name)
+                .ok_or_else(|| WindowError::UnknownColumn {
+                    role,
+                    name: name.to_string(),
+                    available: frame.schema.names().collect::<Vec<_>>().join(", "),
+                })
         };
         let mut segments = match entity {
             None => SeriesLayout::in_order(frame.n_rows()).segments,
@@ -417,8 +419,9 @@ impl Windows {
                             .sum::<f64>()
                             / n;
                         let std = variance.sqrt();
-                        if !(std > FLAT_RELATIVE_STD * mean.abs().max(1.0)) {
-                            // Flat (or non-finite): no shape to show.
+                        let flat = std <= FLAT_RELATIVE_STD * mean.abs().max(1.0);
+                        if flat || !std.is_finite() {
+                            // No shape to show.
                             continue;
                         }
                         for (position, &row) in rows.iter().enumerate() {
@@ -558,9 +561,7 @@ pub fn feature_shares(shares: &[f64], n_features: usize) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{Field, Schema};
     use ndarray::array;
-    use std::sync::Arc;
 
     fn params(width: usize, stride: usize) -> WindowParams {
         WindowParams {
@@ -618,9 +619,15 @@ mod tests {
     #[test]
     fn parameters_name_the_limit_and_the_value() {
         let error = params(1, 1).validate().unwrap_err();
-        assert_eq!(error.to_string(), "window must be from 2 to 4096 rows, got 1");
+        assert_eq!(
+            error.to_string(),
+            "window must be from 2 to 4096 rows, got 1"
+        );
         let error = params(4, 5).validate().unwrap_err();
-        assert!(error.to_string().starts_with("stride must be from 1 to"), "{error}");
+        assert!(
+            error.to_string().starts_with("stride must be from 1 to"),
+            "{error}"
+        );
         assert!(error.to_string().ends_with("got 5"), "{error}");
         assert!(params(4, 0).validate().is_err());
     }
@@ -639,7 +646,11 @@ mod tests {
         // Window 0 of the ramp: 1, 2, 4 has mean 7/3 and population
         // standard deviation sqrt(14/9); the constant is flat, so zeros.
         let std = (14.0f64 / 9.0).sqrt();
-        let expected = [(1.0 - 7.0 / 3.0) / std, (2.0 - 7.0 / 3.0) / std, (4.0 - 7.0 / 3.0) / std];
+        let expected = [
+            (1.0 - 7.0 / 3.0) / std,
+            (2.0 - 7.0 / 3.0) / std,
+            (4.0 - 7.0 / 3.0) / std,
+        ];
         for (position, value) in expected.iter().enumerate() {
             approx::assert_abs_diff_eq!(shape[[0, position * 2]], value, epsilon = 1e-12);
             assert_eq!(shape[[0, position * 2 + 1]], 0.0);
@@ -657,7 +668,9 @@ mod tests {
         let names = vec!["cpu".to_string(), "mem".to_string()];
         assert_eq!(
             feature_names(&names, 3, WindowRepresentation::Raw),
-            ["cpu[t-2]", "mem[t-2]", "cpu[t-1]", "mem[t-1]", "cpu[t]", "mem[t]"]
+            [
+                "cpu[t-2]", "mem[t-2]", "cpu[t-1]", "mem[t-1]", "cpu[t]", "mem[t]"
+            ]
         );
         assert_eq!(
             feature_names(&names, 3, WindowRepresentation::Diff),
@@ -673,25 +686,13 @@ mod tests {
         approx::assert_abs_diff_eq!(summed[1], 0.2, epsilon = 1e-12);
     }
 
-    fn frame(columns: Vec<(&str, ColumnData)>) -> Frame {
-        let fields = columns
-            .iter()
-            .map(|(name, data)| Field::new(*name, data.kind()))
-            .collect();
-        Frame {
-            schema: Arc::new(Schema::new(fields)),
-            columns: columns.into_iter().map(|(_, data)| data).collect(),
-            first_row: 1,
-        }
-    }
-
     #[test]
     fn windows_never_span_two_entities_and_follow_the_time_column() {
         let host = ["a", "b", "a", "b", "a", "b", "a"]
             .map(|h| Some(h.to_string()))
             .to_vec();
         let time = vec![3.0, 1.0, 1.0, 2.0, 2.0, f64::NAN, 0.0];
-        let data = frame(vec![
+        let data = Frame::from_columns(vec![
             ("host", ColumnData::Category(host)),
             ("t", ColumnData::Number(time)),
         ]);
@@ -718,14 +719,21 @@ mod tests {
 
     #[test]
     fn time_and_entity_columns_must_exist_and_time_must_be_ordered() {
-        let data = frame(vec![(
+        let data = Frame::from_columns(vec![(
             "kind",
             ColumnData::Category(vec![Some("x".into()); 3]),
         )]);
         let error = SeriesLayout::from_frame(&data, Some("when"), None).unwrap_err();
-        assert!(error.to_string().contains("time column \"when\""), "{error}");
+        assert!(
+            error.to_string().contains("time column \"when\""),
+            "{error}"
+        );
         let error = SeriesLayout::from_frame(&data, Some("kind"), None).unwrap_err();
-        assert!(error.to_string().contains("must hold numbers or timestamps"));
+        assert!(
+            error
+                .to_string()
+                .contains("must hold numbers or timestamps")
+        );
     }
 }
 
@@ -733,14 +741,13 @@ mod tests {
 /// explained and saved.
 #[cfg(test)]
 mod model_tests {
-    use crate::data::{ColumnData, Field, Frame, Schema};
+    use crate::data::{ColumnData, Frame};
     use crate::detector::detector_by_name;
     use crate::eval::roc_auc;
     use crate::pipeline::{ExplainWhich, FitOptions, Model, ScoredPoint, WindowOptions};
     use rand::SeedableRng;
     use rand::rngs::Xoshiro256PlusPlus;
     use rand_distr::{Distribution, Normal};
-    use std::sync::Arc;
 
     use super::{WindowParams, WindowRepresentation};
 
@@ -765,18 +772,6 @@ mod model_tests {
                 clean + noise.sample(&mut rng)
             })
             .collect()
-    }
-
-    fn frame(columns: Vec<(&str, ColumnData)>) -> Frame {
-        let fields = columns
-            .iter()
-            .map(|(name, data)| Field::new(*name, data.kind()))
-            .collect();
-        Frame {
-            schema: Arc::new(Schema::new(fields)),
-            columns: columns.into_iter().map(|(_, data)| data).collect(),
-            first_row: 1,
-        }
     }
 
     fn windowed(detector: &str, width: usize) -> FitOptions {
@@ -807,14 +802,16 @@ mod model_tests {
     }
 
     fn planted_auc(points: &[ScoredPoint]) -> f64 {
-        let labels: Vec<bool> = (0..points.len()).map(|row| PLANTED.contains(&row)).collect();
+        let labels: Vec<bool> = (0..points.len())
+            .map(|row| PLANTED.contains(&row))
+            .collect();
         let scores: Vec<f64> = points.iter().map(|point| point.score).collect();
         roc_auc(&labels, &scores).unwrap()
     }
 
     #[test]
     fn a_flattened_period_is_found_by_windows_and_missed_by_single_points() {
-        let data = frame(vec![("value", ColumnData::Number(flattened_sine(7)))]);
+        let data = Frame::from_columns(vec![("value", ColumnData::Number(flattened_sine(7)))]);
         for detector in ["iforest", "knn"] {
             let plain = FitOptions {
                 detector: detector_by_name(detector).unwrap(),
@@ -857,7 +854,7 @@ mod model_tests {
     fn flagged_windows_are_explained_by_feature_and_lag() {
         let values = flattened_sine(11);
         let other: Vec<f64> = (0..N_ROWS).map(|row| (row % 7) as f64).collect();
-        let data = frame(vec![
+        let data = Frame::from_columns(vec![
             ("value", ColumnData::Number(values)),
             ("steps", ColumnData::Number(other)),
         ]);
@@ -885,7 +882,7 @@ mod model_tests {
 
     #[test]
     fn windowed_model_round_trips_and_windows_new_data_the_same_way() {
-        let data = frame(vec![("value", ColumnData::Number(flattened_sine(3)))]);
+        let data = Frame::from_columns(vec![("value", ColumnData::Number(flattened_sine(3)))]);
         let options = windowed("iforest", 16);
         let model = Model::fit_frame(&data, &options, "test", N_ROWS as u64).unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -893,7 +890,7 @@ mod model_tests {
         model.save(&path).unwrap();
         let loaded = Model::load(&path).unwrap();
         assert_eq!(loaded.options.window, options.window);
-        let fresh = frame(vec![("value", ColumnData::Number(flattened_sine(4)))]);
+        let fresh = Frame::from_columns(vec![("value", ColumnData::Number(flattened_sine(4)))]);
         let score = |model: &Model| {
             model
                 .scorer(&fresh.schema)
@@ -912,7 +909,7 @@ mod model_tests {
     fn models_written_before_windows_still_load() {
         // A version-1 file is the model layout alone, with no window
         // options after it.
-        let data = frame(vec![("value", ColumnData::Number(flattened_sine(5)))]);
+        let data = Frame::from_columns(vec![("value", ColumnData::Number(flattened_sine(5)))]);
         let model = Model::fit_frame(&data, &FitOptions::default(), "test", 2000).unwrap();
         let mut header = model.header();
         header["payload_version"] = 1.into();
@@ -934,13 +931,13 @@ mod model_tests {
 
     #[test]
     fn an_input_shorter_than_the_window_is_an_error_naming_the_lengths() {
-        let data = frame(vec![("value", ColumnData::Number(vec![1.0; 10]))]);
+        let data = Frame::from_columns(vec![("value", ColumnData::Number(vec![1.0; 10]))]);
         let error = Model::fit_frame(&data, &windowed("iforest", 16), "short.csv", 10).unwrap_err();
         assert_eq!(
             error.to_string(),
             "the input has 10 rows, fewer than the window width 16"
         );
-        let long = frame(vec![("value", ColumnData::Number(flattened_sine(1)))]);
+        let long = Frame::from_columns(vec![("value", ColumnData::Number(flattened_sine(1)))]);
         let model = Model::fit_frame(&long, &windowed("iforest", 16), "t", 2000).unwrap();
         let error = model
             .scorer(&data.schema)
@@ -968,7 +965,7 @@ mod model_tests {
                 value.push((t as f64 * std::f64::consts::TAU / 40.0).sin() + index as f64);
             }
         }
-        let data = frame(vec![
+        let data = Frame::from_columns(vec![
             ("host", ColumnData::Category(host)),
             ("t", ColumnData::Number(time)),
             ("value", ColumnData::Number(value)),
