@@ -106,7 +106,10 @@ pub struct StreamArgs {
     /// (half-space trees, Tan et al. 2011; expects features in [0, 1]
     /// unless its `limits` parameter says otherwise) or cusum (per-feature
     /// CUSUM change points in level and spread, Page 1954; parameters
-    /// drift, reset_threshold, warmup).
+    /// drift, reset_threshold, warmup) or seasonal (robust median and
+    /// spread of the same hour of the day, day of the week or hour of the
+    /// week; needs --time; parameters season=hour_of_day|day_of_week|
+    /// hour_of_week, history, min_history, utc_offset_minutes, scale_floor).
     #[arg(long, default_value = "rcf", value_name = "NAME")]
     pub detector: String,
     /// Set a detector parameter by name (repeatable), e.g. --param shingle_size=4.
@@ -125,6 +128,15 @@ pub struct StreamArgs {
     /// column, e.g. a host or customer id; never a feature.
     #[arg(long, value_name = "COLUMN", conflicts_with = "model")]
     pub entity: Option<String>,
+    /// A timestamp column with each record's time: the seasonal detector's
+    /// calendar, and gaps (a record after an unusually long silence gets
+    /// gap_seconds in the output).
+    #[arg(long, value_name = "COLUMN", conflicts_with = "model")]
+    pub time: Option<String>,
+    /// A silence longer than this many times the usual spacing of an
+    /// entity's records is reported as a gap.
+    #[arg(long, default_value_t = oddity::stream::DEFAULT_GAP_FACTOR, value_name = "FACTOR")]
+    pub gap_factor: f64,
     /// Most entities kept at once; a new one beyond it replaces the one seen
     /// least recently.
     #[arg(long, default_value_t = oddity::stream::DEFAULT_MAX_ENTITIES, value_name = "N")]
@@ -216,6 +228,10 @@ pub struct BenchTabularArgs {
     /// Detectors to run (comma-separated names, as --detector takes).
     #[arg(long, value_delimiter = ',', default_value = "iforest")]
     pub detectors: Vec<String>,
+    /// Novelty setting: fit on the training part's normal points only (the
+    /// published values fit on every training point).
+    #[arg(long)]
+    pub normal_only: bool,
     /// Published ADBench ROC-AUC table (default: DIR/../reference/adbench_unsupervised_aucroc.csv).
     #[arg(long, value_name = "FILE")]
     pub reference: Option<PathBuf>,
@@ -473,9 +489,19 @@ pub struct DetectArgs {
     /// Also save the fitted model here.
     #[arg(long, value_name = "PATH")]
     pub save_model: Option<PathBuf>,
-    /// Supervised detectors: share of rows (chosen by a seeded hash of the
-    /// row number) kept out of fitting; only those rows are scored and
-    /// reported. 0 fits and reports on every row.
+    /// Novelty detection: fit on this file of normal data (or - for
+    /// stdin), then score the input as new data; the threshold is
+    /// calibrated on the normal data's scores.
+    #[arg(long, value_name = "FILE")]
+    pub train: Option<String>,
+    /// Novelty detection from a labelled input: fit only on rows that
+    /// --label marks normal, then score and report the held-out rows
+    /// (--holdout) as new data.
+    #[arg(long, requires = "label")]
+    pub normal_only: bool,
+    /// Supervised detectors and --normal-only: share of rows (chosen by a
+    /// seeded hash of the row number) kept out of fitting; only those rows
+    /// are scored and reported. 0 fits and reports on every row.
     #[arg(long, default_value_t = 0.3, value_name = "FRACTION")]
     pub holdout: f64,
     /// Keep the parsed input in memory up to this many MiB so it is read
@@ -503,6 +529,11 @@ pub struct FitArgs {
     pub threshold: ThresholdArgs,
     #[command(flatten)]
     pub window: WindowArgs,
+    /// Novelty detection from a labelled input: fit only on rows that
+    /// --label marks normal (rows marked anomalous or unlabelled are read
+    /// but not fitted on).
+    #[arg(long, requires = "label")]
+    pub normal_only: bool,
 }
 
 #[derive(Debug, Args)]

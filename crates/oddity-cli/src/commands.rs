@@ -12,7 +12,7 @@ use oddity::eval;
 use oddity::explain::format_number;
 use oddity::model_file;
 use oddity::pipeline::{
-    ExplainWhich, FrameSource, Holdout, Model, ScoredPoint, labels_from_column,
+    ExplainWhich, FrameSource, Holdout, Model, ScoredPoint, TrainingRows, labels_from_column,
 };
 use serde_json::json;
 
@@ -74,7 +74,22 @@ fn fit(args: FitArgs, quiet: bool) -> anyhow::Result<()> {
         &args.window,
         65_536,
     )?;
-    let model = fit_model(&input(&args.input), &read, &options, quiet)?;
+    let model = if args.normal_only {
+        let mut source = data::open(&input(&args.input), &read)?;
+        let bar = progress(quiet, "fitting");
+        let training = TrainingRows {
+            holdout: None,
+            normal_only: true,
+        };
+        let (model, _) =
+            Model::fit_retaining(source.as_mut(), &options, 0, training, &mut |rows| {
+                bar.set_position(rows)
+            })?;
+        bar.finish_and_clear();
+        model
+    } else {
+        fit_model(&input(&args.input), &read, &options, quiet)?
+    };
     model.save(&args.output)?;
     if !quiet {
         eprintln!(
@@ -115,13 +130,18 @@ fn detect(args: DetectArgs, quiet: bool) -> anyhow::Result<()> {
         &args.window,
         args.output.chunk_rows,
     )?;
-    // A supervised detector is judged on rows it did not learn from.
+    if let Some(train) = &args.train {
+        return detect_novelties(&args, train, &read, &options, quiet);
+    }
+    // A supervised detector, or one fitted on normal rows only, is judged
+    // on rows it did not learn from.
     anyhow::ensure!(
         (0.0..1.0).contains(&args.holdout),
         "--holdout must be in [0, 1), got {}",
         args.holdout
     );
-    let holdout = if options.detector.is_supervised() && args.holdout > 0.0 {
+    let judged_on_new_rows = options.detector.is_supervised() || args.normal_only;
+    let holdout = if judged_on_new_rows && args.holdout > 0.0 {
         Some(Holdout {
             fraction: args.holdout,
             seed: options.seed,
@@ -134,8 +154,12 @@ fn detect(args: DetectArgs, quiet: bool) -> anyhow::Result<()> {
     let schema = source.schema().clone();
     let bar = progress(quiet, "fitting");
     let budget = args.memory_budget.saturating_mul(1 << 20);
+    let training = TrainingRows {
+        holdout,
+        normal_only: args.normal_only,
+    };
     let (model, retained) =
-        Model::fit_retaining(source.as_mut(), &options, budget, holdout, &mut |rows| {
+        Model::fit_retaining(source.as_mut(), &options, budget, training, &mut |rows| {
             bar.set_position(rows)
         })?;
     bar.finish_and_clear();
@@ -143,10 +167,11 @@ fn detect(args: DetectArgs, quiet: bool) -> anyhow::Result<()> {
         && !quiet
     {
         eprintln!(
-            "{}: fitted on {} rows; scoring and reporting only the held-out rows \
+            "{}: fitted on {} {}rows; scoring and reporting only the held-out rows \
              (--holdout {}, seed {})",
             model.detector.name(),
             model.training.n_rows_fitted,
+            if args.normal_only { "normal " } else { "" },
             holdout.fraction,
             holdout.seed,
         );
@@ -166,6 +191,48 @@ fn detect(args: DetectArgs, quiet: bool) -> anyhow::Result<()> {
         None => Scope::InSample,
     };
     score_with(&model, source, &args.input, &args.output, scope, quiet)
+}
+
+/// Novelty detection in one command: fits on `train` (normal data only),
+/// then scores the input as new data, so neighbour methods do not leave
+/// points out of their own neighbourhoods and the threshold is calibrated
+/// on the normal data's scores.
+fn detect_novelties(
+    args: &DetectArgs,
+    train: &str,
+    read: &ReadOptions,
+    options: &oddity::pipeline::FitOptions,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !(train == "-" && args.input == "-"),
+        "--train and the input cannot both be stdin"
+    );
+    anyhow::ensure!(
+        !options.detector.is_supervised(),
+        "--train fits an unsupervised detector on normal data; the {} detector is supervised \
+         (give it labelled data with --label instead)",
+        options.detector.name()
+    );
+    anyhow::ensure!(
+        !args.normal_only,
+        "--normal-only chooses the normal rows of a labelled input; with --train the training \
+         file is normal data already"
+    );
+    let model = fit_model(&input(train), read, options, quiet)?;
+    if !quiet {
+        eprintln!(
+            "{}: fitted on {} rows of {train} (normal data); scoring {} as new data",
+            model.detector.name(),
+            model.training.n_rows_fitted,
+            args.input,
+        );
+    }
+    if let Some(path) = &args.save_model {
+        model.save(path)?;
+    }
+    let source = open_for_model(&model, &input(&args.input), read.clone())?;
+    score_with(&model, source, &args.input, &args.output, Scope::New, quiet)
 }
 
 /// Which rows `score_with` scores, and how.
@@ -545,6 +612,7 @@ fn bench_tabular(args: &BenchTabularArgs) -> anyhow::Result<()> {
             .ok();
     let protocol = AdbenchProtocol {
         seeds: args.seeds.clone(),
+        normal_only: args.normal_only,
         ..AdbenchProtocol::default()
     };
     let files: Vec<_> = adbench_files(&args.dir)?
@@ -710,6 +778,8 @@ fn stream(args: StreamArgs, quiet: bool) -> anyhow::Result<()> {
                     .then(oddity::online::AnomalyLikelihoodParams::default),
                 entity: args.entity.clone(),
                 max_entities: args.max_entities,
+                time: args.time.clone(),
+                gap_factor: args.gap_factor,
             };
             StreamModel::new(options, &schema)?
         }
@@ -725,12 +795,16 @@ fn stream(args: StreamArgs, quiet: bool) -> anyhow::Result<()> {
             .clone()
             .filter(|entity| model.options.selection.id.as_ref() != Some(entity)),
         label: model.options.selection.label.clone(),
+        gaps: model.options.time.is_some(),
     };
     if args.format == StreamFormat::Csv {
         let mut header = vec!["row"];
         header.extend(columns.id.as_deref());
         header.extend(columns.entity.as_deref());
         header.extend(["score", "threshold", "is_anomaly", "alert"]);
+        if columns.gaps {
+            header.push("gap_seconds");
+        }
         header.extend(columns.label.as_deref());
         if args.explain {
             header.push("top_features");
@@ -797,6 +871,13 @@ struct StreamColumns {
     id: Option<String>,
     entity: Option<String>,
     label: Option<String>,
+    /// Records have times, so gaps before them are reported.
+    gaps: bool,
+}
+
+/// The silence before a record that followed a gap, in seconds.
+fn gap_seconds(point: &oddity::stream::StreamPoint) -> Option<f64> {
+    point.gap_ms.map(|gap| gap as f64 / 1000.0)
 }
 
 fn write_stream_point(
@@ -821,6 +902,9 @@ fn write_stream_point(
             record.insert("threshold".into(), json!(point.decision.threshold));
             record.insert("is_anomaly".into(), json!(point.decision.is_anomaly));
             record.insert("alert".into(), json!(point.decision.alert));
+            if columns.gaps {
+                record.insert("gap_seconds".into(), json!(gap_seconds(point)));
+            }
             if let Some(name) = &columns.label {
                 record.insert(name.clone(), json!(point.label));
             }
@@ -847,6 +931,9 @@ fn write_stream_point(
             fields.push(number(point.decision.threshold));
             fields.push(point.decision.is_anomaly.to_string());
             fields.push(point.decision.alert.to_string());
+            if columns.gaps {
+                fields.push(number(gap_seconds(point)));
+            }
             if columns.label.is_some() {
                 fields.push(point.label.map(|l| l.to_string()).unwrap_or_default());
             }
@@ -930,11 +1017,19 @@ fn bench_nab(args: &BenchNabArgs) -> anyhow::Result<()> {
     )?;
     let mut csv_rows = Vec::new();
     let mut totals = [0.0; 3];
-    for &seed in &args.seeds {
+    // A deterministic detector gives the same scores for every seed.
+    let seeds = if params.detector.is_randomised() {
+        &args.seeds[..]
+    } else {
+        &args.seeds[..1]
+    };
+    for &seed in seeds {
         let mut seeded = params.clone();
-        seeded.detector = params
-            .detector
-            .with_settings(&[("seed".to_string(), seed.to_string())])?;
+        if params.detector.is_randomised() {
+            seeded.detector = params
+                .detector
+                .with_settings(&[("seed".to_string(), seed.to_string())])?;
+        }
         let start = std::time::Instant::now();
         let results = seeded.score_corpus(&corpus)?;
         let seconds = start.elapsed().as_secs_f64();
@@ -959,7 +1054,7 @@ fn bench_nab(args: &BenchNabArgs) -> anyhow::Result<()> {
         writeln!(out, " {seconds:>9.1}")?;
         out.flush()?;
     }
-    let n_seeds = args.seeds.len() as f64;
+    let n_seeds = seeds.len() as f64;
     let means = totals.map(|total| total / n_seeds);
     writeln!(
         out,
@@ -974,7 +1069,7 @@ fn bench_nab(args: &BenchNabArgs) -> anyhow::Result<()> {
     match load_scoreboard(&scoreboard_path) {
         Ok(mut published) => {
             published.push(oddity::nab::PublishedScore {
-                detector: format!("oddity (mean of {} seeds)", args.seeds.len()),
+                detector: format!("oddity (mean of {} seeds)", seeds.len()),
                 scores: means,
             });
             published.sort_by(|a, b| b.scores[0].total_cmp(&a.scores[0]));

@@ -978,6 +978,183 @@ fn stream_cusum_flags_a_planted_level_shift() {
     assert!(flagged(700..1200) <= 10, "{}", flagged(700..1200));
 }
 
+#[test]
+fn stream_seasonal_flags_a_daytime_load_at_night_and_reports_gaps() {
+    let dir = TempDir::new().unwrap();
+    let mut text = String::from("at,load\n");
+    let start = 1_795_996_800i64; // 2026-11-30 00:00 UTC
+    let mut written = 0;
+    let mut night_row = None;
+    for hour_index in 0..60 * 24 {
+        // Six hours on day 20 are missing: a gap before the next record.
+        if (20 * 24 + 2..20 * 24 + 8).contains(&hour_index) {
+            continue;
+        }
+        let hour = hour_index % 24;
+        let wiggle = ((hour_index * 7919) % 13) as f64 * 0.3;
+        let busy = (9..17).contains(&hour) || hour_index == 50 * 24 + 3;
+        if hour_index == 50 * 24 + 3 {
+            night_row = Some(written);
+        }
+        let load = if busy { 100.0 } else { 10.0 } + wiggle;
+        let seconds = start + hour_index * 3600;
+        let (day, hour_of_day) = (seconds / 86_400, (seconds % 86_400) / 3600);
+        // 2026-11-30 is day 20_787 since the epoch; the series ends in
+        // January 2027.
+        let (year, month, day_of_month) = match day - 20_787 {
+            0 => (2026, 11, 30),
+            offset @ 1..=31 => (2026, 12, offset),
+            offset => (2027, 1, offset - 31),
+        };
+        text.push_str(&format!(
+            "{year}-{month:02}-{day_of_month:02}T{hour_of_day:02}:00:00Z,{load:.2}\n"
+        ));
+        written += 1;
+    }
+    let data = write_file(&dir, "hourly.csv", text.as_bytes());
+
+    let output = stdout_of(oddity().args(["stream"]).arg(&data).args([
+        "--detector",
+        "seasonal",
+        "--time",
+        "at",
+        "--explain",
+    ]));
+    let records: Vec<serde_json::Value> = output
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(records.len(), written);
+    let night = &records[night_row.unwrap()];
+    assert_eq!(night["is_anomaly"], true, "{night}");
+    assert_eq!(night["contributions"][0]["column"], "load", "{night}");
+    let gaps: Vec<&serde_json::Value> = records
+        .iter()
+        .filter(|record| !record["gap_seconds"].is_null())
+        .collect();
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert_eq!(gaps[0]["gap_seconds"], 7.0 * 3600.0);
+
+    // Without --time the seasonal detector is refused by name.
+    oddity()
+        .args(["stream"])
+        .arg(&data)
+        .args(["--detector", "seasonal"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--time"));
+}
+
+/// Rows of a CSV output as maps from column name to value.
+fn csv_records(text: &str) -> Vec<std::collections::HashMap<String, String>> {
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
+    lines
+        .map(|line| {
+            header
+                .iter()
+                .map(|name| name.to_string())
+                .zip(line.split(',').map(str::to_string))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn novelty_detection_fits_on_normal_data_and_scores_new_data() {
+    let dir = TempDir::new().unwrap();
+    let demo_text = std::fs::read_to_string(demo()).unwrap();
+    let mut lines = demo_text.lines();
+    let header = lines.next().unwrap();
+    let normal: Vec<&str> = lines.filter(|line| line.ends_with(",0")).collect();
+    let normal_file = write_file(
+        &dir,
+        "normal.csv",
+        format!("{header}\n{}\n", normal.join("\n")).as_bytes(),
+    );
+
+    // --train: fit on the normal file, score every row of the demo data.
+    let scored = stdout_of(
+        oddity()
+            .arg("detect")
+            .arg(demo())
+            .arg("--train")
+            .arg(&normal_file)
+            .args([
+                "--exclude",
+                "timestamp",
+                "--id",
+                "id",
+                "--label",
+                "is_fraud",
+            ])
+            .args(["--detector", "knn", "--format", "csv"]),
+    );
+    let records = csv_records(&scored);
+    assert_eq!(records.len(), 5000);
+    let frauds: Vec<_> = records.iter().filter(|r| r["is_fraud"] == "1").collect();
+    let caught = frauds.iter().filter(|r| r["is_anomaly"] == "1").count();
+    assert!(
+        caught * 10 >= frauds.len() * 9,
+        "{caught} of {}",
+        frauds.len()
+    );
+
+    // --normal-only: fit on the rows labelled normal, report the held-out
+    // rows only, as new data.
+    let held_out = stdout_of(
+        oddity()
+            .arg("detect")
+            .arg(demo())
+            .args([
+                "--exclude",
+                "timestamp",
+                "--id",
+                "id",
+                "--label",
+                "is_fraud",
+            ])
+            .args(["--normal-only", "--detector", "knn", "--format", "csv"]),
+    );
+    let records = csv_records(&held_out);
+    assert!((1300..1700).contains(&records.len()), "{}", records.len());
+    let mut normal_scores: Vec<f64> = records
+        .iter()
+        .filter(|r| r["is_fraud"] == "0")
+        .map(|r| r["score"].parse().unwrap())
+        .collect();
+    normal_scores.sort_by(f64::total_cmp);
+    let high_normal = normal_scores[normal_scores.len() * 95 / 100];
+    let fraud_scores: Vec<f64> = records
+        .iter()
+        .filter(|r| r["is_fraud"] == "1")
+        .map(|r| r["score"].parse().unwrap())
+        .collect();
+    assert!(!fraud_scores.is_empty());
+    assert!(
+        fraud_scores.iter().all(|&score| score > high_normal),
+        "{fraud_scores:?} vs 95th percentile {high_normal}"
+    );
+
+    // --normal-only needs the label; a supervised detector refuses it.
+    oddity()
+        .arg("fit")
+        .arg(demo())
+        .args(["--normal-only", "-o"])
+        .arg(dir.path().join("m.oddity"))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--label"));
+    oddity()
+        .arg("detect")
+        .arg(demo())
+        .args(["--exclude", "timestamp", "--label", "is_fraud"])
+        .args(["--normal-only", "--detector", "tree"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("supervised"));
+}
+
 /// Two hosts' noisy sines (period 40, 600 steps each) in a shuffled row
 /// order, with host a flat at 0 for steps 300 to 339: each flat value is
 /// normal alone, the run is not.

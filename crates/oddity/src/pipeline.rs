@@ -111,17 +111,69 @@ impl Holdout {
         z ^= z >> 31;
         ((z >> 11) as f64 / (1u64 << 53) as f64) < self.fraction
     }
+}
 
-    /// The rows of `frame` that are not held out.
-    fn training_rows(&self, frame: &Frame) -> Frame {
+/// Which rows of an input a detector is fitted on; by default every row.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TrainingRows {
+    /// Rows read (and retained for scoring) but not fitted on.
+    pub holdout: Option<Holdout>,
+    /// Novelty detection from a labelled input: fit only on rows that the
+    /// label column ([`ColumnSelection::label`]) marks normal; rows marked
+    /// anomalous and rows without a label are read but not fitted on. The
+    /// detector then models normal data alone, and every other row is new
+    /// to it. Needs a label column; a supervised detector refuses it (it
+    /// must see anomalies).
+    pub normal_only: bool,
+}
+
+impl TrainingRows {
+    /// The rows of `frame` to fit on.
+    fn select(&self, frame: &Frame, options: &FitOptions) -> Result<Frame, Error> {
+        let labels = if self.normal_only {
+            let name = options
+                .selection
+                .label
+                .as_deref()
+                .ok_or_else(|| Error::Label {
+                    column: String::new(),
+                    message: "fitting on normal rows only needs the label column (--label)"
+                        .to_string(),
+                })?;
+            let index = frame.schema.index_of(name).ok_or_else(|| Error::Label {
+                column: name.to_string(),
+                message: "is not in the input".to_string(),
+            })?;
+            let labels = labels_from_column(
+                &frame.columns[index],
+                options.selection.positive_label.as_deref(),
+                options.selection.negative_label.as_deref(),
+            )
+            .map_err(|message| Error::Label {
+                column: name.to_string(),
+                message,
+            })?;
+            Some(labels)
+        } else {
+            None
+        };
+        if labels.is_none() && self.holdout.is_none() {
+            return Ok(frame.clone());
+        }
         let mut kept = Frame::with_capacity(frame.schema.clone(), frame.n_rows());
         for row in 0..frame.n_rows() {
-            if !self.contains(frame.first_row + row as u64) {
+            let held_out = self
+                .holdout
+                .is_some_and(|holdout| holdout.contains(frame.first_row + row as u64));
+            let not_normal = labels
+                .as_ref()
+                .is_some_and(|labels| labels[row] != Some(false));
+            if !held_out && !not_normal {
                 kept.push_row_from(frame, row);
             }
         }
         kept.first_row = frame.first_row;
-        kept
+        Ok(kept)
     }
 }
 
@@ -260,9 +312,29 @@ fn sample_source(
     source: &mut dyn RecordSource,
     options: &FitOptions,
     retain_bytes: usize,
-    holdout: Option<Holdout>,
+    training: TrainingRows,
     on_rows: &mut dyn FnMut(u64),
 ) -> Result<(Frame, u64, Option<Vec<Frame>>), Error> {
+    if training.normal_only && options.detector.is_supervised() {
+        return Err(Error::Label {
+            column: options.selection.label.clone().unwrap_or_default(),
+            message: format!(
+                "the {} detector is supervised and learns from anomalies; fitting on normal \
+                 rows only is for unsupervised detectors",
+                options.detector.name()
+            ),
+        });
+    }
+    if training.normal_only && options.window.is_some() {
+        // The rows left out would join the rows around them into windows
+        // that never happened.
+        return Err(window::WindowError::from(crate::detector::ParamError::new(
+            "normal_only",
+            "must be off with windows",
+            true,
+        ))
+        .into());
+    }
     // Windows need every row in order; a windowed fit samples windows.
     let capacity = match options.window {
         Some(_) => usize::MAX,
@@ -273,9 +345,10 @@ fn sample_source(
     let mut retained_bytes = 0;
     let mut n_read = 0;
     while let Some(chunk) = source.next_chunk(options.chunk_rows)? {
-        match holdout {
-            Some(holdout) => reservoir.offer(&holdout.training_rows(&chunk)),
-            None => reservoir.offer(&chunk),
+        if training == TrainingRows::default() {
+            reservoir.offer(&chunk);
+        } else {
+            reservoir.offer(&training.select(&chunk, options)?);
         }
         n_read += chunk.n_rows() as u64;
         on_rows(n_read);
@@ -393,7 +466,8 @@ impl Model {
                 .map_err(window::WindowError::from)?;
         }
         let input = source.input().to_string();
-        let (sample, n_rows_read, _) = sample_source(source, options, 0, None, on_rows)?;
+        let (sample, n_rows_read, _) =
+            sample_source(source, options, 0, TrainingRows::default(), on_rows)?;
         Model::fit_frame(&sample, options, &input, n_rows_read)
     }
 
@@ -401,13 +475,13 @@ impl Model {
     /// take at most `retain_bytes` in memory, so that a caller scoring the
     /// same input need not read it again.
     ///
-    /// With a `holdout`, the held-out rows are read (and retained) but not
-    /// fitted on.
+    /// `training` chooses the rows fitted on (a holdout, normal rows
+    /// only); the others are still read and retained.
     pub fn fit_retaining(
         source: &mut dyn RecordSource,
         options: &FitOptions,
         retain_bytes: usize,
-        holdout: Option<Holdout>,
+        training: TrainingRows,
         on_rows: &mut dyn FnMut(u64),
     ) -> Result<(Model, Option<Vec<Frame>>), Error> {
         options
@@ -424,7 +498,7 @@ impl Model {
         }
         let input = source.input().to_string();
         let (sample, n_rows_read, retained) =
-            sample_source(source, options, retain_bytes, holdout, on_rows)?;
+            sample_source(source, options, retain_bytes, training, on_rows)?;
         let model = Model::fit_frame(&sample, options, &input, n_rows_read)?;
         Ok((model, retained))
     }
@@ -1377,7 +1451,10 @@ mod tests {
             &mut source,
             &FitOptions::default(),
             usize::MAX,
-            Some(holdout),
+            TrainingRows {
+                holdout: Some(holdout),
+                normal_only: false,
+            },
             &mut |_| {},
         )
         .unwrap();
@@ -1386,6 +1463,74 @@ mod tests {
         assert_eq!(model.training.n_rows_read, 5000);
         assert_eq!(model.training.n_rows_fitted, 5000 - held_out);
         assert_eq!(retained.unwrap()[0].n_rows(), 5000);
+    }
+
+    #[test]
+    fn normal_only_fits_on_rows_labelled_normal() {
+        // 900 normal rows near 0, 100 anomalies near 10: fitted on the
+        // normal rows alone, the model has never seen the anomalies, so a
+        // threshold calibrated on its training scores (a false-alarm rate
+        // of 1 % on normal data) flags them all and few others.
+        let columns = gaussian_columns(1000, 1, 4);
+        let values: Vec<f64> = columns[0]
+            .iter()
+            .enumerate()
+            .map(|(row, value)| if row % 10 == 0 { 10.0 + value } else { *value })
+            .collect();
+        let labels: Vec<f64> = (0..1000)
+            .map(|row| if row % 10 == 0 { 1.0 } else { 0.0 })
+            .collect();
+        let data = frame(vec![
+            ("a", ColumnData::Number(values)),
+            ("y", ColumnData::Number(labels)),
+        ]);
+        let options = FitOptions {
+            selection: ColumnSelection {
+                label: Some("y".to_string()),
+                ..ColumnSelection::default()
+            },
+            threshold: ThresholdRule::Contamination(0.01),
+            ..FitOptions::default()
+        };
+        let normal_only = TrainingRows {
+            holdout: None,
+            normal_only: true,
+        };
+        let fit = |options: &FitOptions, training| {
+            let mut source =
+                FrameSource::new(Input::Stdin, data.schema.clone(), vec![data.clone()]);
+            Model::fit_retaining(&mut source, options, usize::MAX, training, &mut |_| {})
+        };
+        let (model, retained) = fit(&options, normal_only).unwrap();
+        assert_eq!(model.training.n_rows_read, 1000);
+        assert_eq!(model.training.n_rows_fitted, 900);
+        assert_eq!(
+            retained.unwrap()[0].n_rows(),
+            1000,
+            "every row is kept to score"
+        );
+        let scored = model
+            .scorer(&data.schema)
+            .unwrap()
+            .score(&data, ExplainWhich::None)
+            .unwrap();
+        let flagged: Vec<bool> = scored.iter().map(|point| point.is_anomaly).collect();
+        assert!((0..1000).step_by(10).all(|row| flagged[row]));
+        let n_flagged = flagged.iter().filter(|&&is| is).count();
+        assert!(n_flagged < 125, "{n_flagged} flagged");
+
+        let unlabelled = FitOptions {
+            selection: ColumnSelection::default(),
+            ..options.clone()
+        };
+        let error = fit(&unlabelled, normal_only).unwrap_err();
+        assert!(error.to_string().contains("--label"), "{error}");
+        let supervised = FitOptions {
+            detector: crate::detector::detector_by_name("tree").unwrap(),
+            ..options
+        };
+        let error = fit(&supervised, normal_only).unwrap_err();
+        assert!(error.to_string().contains("supervised"), "{error}");
     }
 
     #[test]

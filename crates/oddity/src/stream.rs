@@ -33,7 +33,7 @@ use crate::prep::ColumnSelection;
 use crate::threshold::{ScoreCalibration, ThresholdError, ThresholdRule};
 
 /// Layout version of the stream model payload; newer payloads are refused.
-pub const STREAM_PAYLOAD_VERSION: u32 = 2;
+pub const STREAM_PAYLOAD_VERSION: u32 = 3;
 
 /// The `kind` a stream model file's header declares.
 pub const STREAM_MODEL_KIND: &str = "oddity stream model";
@@ -227,7 +227,29 @@ pub struct StreamOptions {
     /// a new entity beyond it replaces the one seen least recently, which
     /// starts afresh if it comes back. Default [`DEFAULT_MAX_ENTITIES`].
     pub max_entities: usize,
+    /// A timestamp column giving each record's time: calendar detectors
+    /// ([`crate::online::SeasonalProfile`]) place the record in its season,
+    /// and a record arriving after an unusually long silence of its entity
+    /// is reported with [`StreamPoint::gap_ms`]. Never a feature. `None`:
+    /// records have no time (a calendar detector refuses that). A record
+    /// whose time is missing keeps the time of the record before it.
+    pub time: Option<String>,
+    /// A silence longer than this many times the entity's median spacing
+    /// of its last [`SPACING_HISTORY`] records is a gap; at least 1.
+    /// Default [`DEFAULT_GAP_FACTOR`].
+    pub gap_factor: f64,
 }
+
+/// How many recent spacings between an entity's records the gap rule
+/// takes the median of.
+pub const SPACING_HISTORY: usize = 32;
+
+/// Spacings a gap rule needs before it reports gaps.
+const MIN_SPACINGS: usize = 8;
+
+/// The gap factor unless [`StreamOptions::gap_factor`] says otherwise: a
+/// silence of five usual spacings is four missing records in a row.
+pub const DEFAULT_GAP_FACTOR: f64 = 5.0;
 
 /// Entities kept at once unless [`StreamOptions::max_entities`] says
 /// otherwise. A default random cut forest over ten features takes about a
@@ -258,6 +280,10 @@ pub struct StreamPoint {
     /// Per-feature shares of the score, largest first, for anomalies when
     /// asked for.
     pub contributions: Option<Vec<(String, f64)>>,
+    /// Milliseconds since the entity's previous record, when that silence
+    /// was a gap (longer than [`StreamOptions::gap_factor`] times the usual
+    /// spacing): records were missing or the source stalled.
+    pub gap_ms: Option<i64>,
 }
 
 /// Which columns of a schema a [`StreamModel`] reads.
@@ -267,6 +293,7 @@ pub struct StreamBinding {
     id: Option<usize>,
     label: Option<usize>,
     entity: Option<usize>,
+    time: Option<usize>,
 }
 
 /// The learned state of one entity (or of the whole stream).
@@ -278,6 +305,43 @@ struct EntityState {
     /// The model's record count when this entity was last seen, for
     /// replacing the least recently seen one.
     last_seen: u64,
+    spacing: SpacingTracker,
+}
+
+/// The recent spacings of one entity's timestamps, to recognise gaps.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct SpacingTracker {
+    last_time: Option<i64>,
+    /// The last [`SPACING_HISTORY`] positive spacings, oldest overwritten.
+    spacings: Vec<i64>,
+    next: usize,
+}
+
+impl SpacingTracker {
+    /// Records `time` and returns the silence before it when that was a gap
+    /// by `factor`. A time earlier than the last one (a late record) is
+    /// neither a gap nor learned from; repeated times are not learned.
+    fn observe(&mut self, time: i64, factor: f64) -> Option<i64> {
+        let last = self
+            .last_time
+            .replace(time.max(self.last_time.unwrap_or(time)))?;
+        let spacing = time.checked_sub(last).filter(|&spacing| spacing > 0)?;
+        let gap = (self.spacings.len() >= MIN_SPACINGS)
+            .then(|| {
+                let mut sorted = self.spacings.clone();
+                sorted.sort_unstable();
+                sorted[sorted.len() / 2]
+            })
+            .filter(|&usual| spacing as f64 > factor * usual as f64)
+            .map(|_| spacing);
+        if self.spacings.len() < SPACING_HISTORY {
+            self.spacings.push(spacing);
+        } else {
+            self.spacings[self.next] = spacing;
+        }
+        self.next = (self.next + 1) % SPACING_HISTORY;
+        gap
+    }
 }
 
 impl EntityState {
@@ -291,6 +355,7 @@ impl EntityState {
                 .transpose()?,
             threshold: StreamThreshold::new(options.threshold.clone())?,
             last_seen: 0,
+            spacing: SpacingTracker::default(),
         })
     }
 }
@@ -329,6 +394,42 @@ impl StreamModel {
                 });
             }
             selection.exclude.push(entity.clone());
+        }
+        if !(options.gap_factor >= 1.0 && options.gap_factor.is_finite()) {
+            return Err(Error::Online(OnlineError::param(
+                "gap_factor",
+                "must be finite and at least 1",
+                options.gap_factor,
+            )));
+        }
+        match &options.time {
+            Some(time) => match schema.index_of(time).map(|index| schema.fields[index].kind) {
+                Some(ColumnKind::Timestamp) => {}
+                Some(kind) => {
+                    return Err(Error::StreamColumn {
+                        column: time.clone(),
+                        message: format!(
+                            "is the time column but holds {kind} values; declare it with \
+                             --type {time}=timestamp"
+                        ),
+                    });
+                }
+                None => {
+                    return Err(Error::StreamColumn {
+                        column: time.clone(),
+                        message: "is the time column but not in the input".to_string(),
+                    });
+                }
+            },
+            None if matches!(options.detector, OnlineParams::Seasonal(_)) => {
+                return Err(Error::StreamColumn {
+                    column: String::new(),
+                    message: "the seasonal detector needs each record's time: name a \
+                              timestamp column with --time"
+                        .to_string(),
+                });
+            }
+            None => {}
         }
         let resolved = selection.resolve(schema, false)?;
         let mut feature_names = Vec::new();
@@ -463,11 +564,30 @@ impl StreamModel {
                 ),
             });
         }
+        let time = find(&self.options.time);
+        if let Some(name) = &self.options.time {
+            match time.map(|index| schema.fields[index].kind) {
+                Some(ColumnKind::Timestamp) => {}
+                found => {
+                    let message = match found {
+                        Some(kind) => format!("is the time column but the input has it as {kind}"),
+                        None => {
+                            format!("is the time column but not in the input ({})", available())
+                        }
+                    };
+                    return Err(Error::StreamColumn {
+                        column: name.clone(),
+                        message,
+                    });
+                }
+            }
+        }
         Ok(StreamBinding {
             features,
             id: find(&self.options.selection.id),
             label: find(&self.options.selection.label),
             entity,
+            time,
         })
     }
 
@@ -515,6 +635,14 @@ impl StreamModel {
                 .get_mut(&key)
                 .expect("the entity was just found or inserted");
             state.last_seen = self.n_records;
+            let time = binding.time.and_then(|index| match &frame.columns[index] {
+                ColumnData::Timestamp(values) => values[row],
+                _ => None,
+            });
+            let gap_ms = time.and_then(|time| {
+                state.detector.observe_time(time);
+                state.spacing.observe(time, self.options.gap_factor)
+            });
             let (score, contributions) = if explain {
                 let score = state.detector.score_one(&point);
                 let decision_preview = state.threshold.current().is_some_and(|t| score > t);
@@ -547,6 +675,7 @@ impl StreamModel {
                 entity,
                 label: labels.as_ref().and_then(|labels| labels[row]),
                 contributions: contributions.filter(|_| decision.is_anomaly),
+                gap_ms,
             });
         }
         Ok(out)
@@ -580,6 +709,7 @@ impl StreamModel {
             "likelihood_params": self.options.likelihood,
             "threshold": self.threshold("").and_then(StreamThreshold::current),
             "entity_column": self.options.entity,
+            "time_column": self.options.time,
             "n_entities": self.entities.len(),
             "features": self.feature_names,
             "id_column": self.options.selection.id,
@@ -741,6 +871,8 @@ mod tests {
             likelihood: None,
             entity: None,
             max_entities: DEFAULT_MAX_ENTITIES,
+            time: None,
+            gap_factor: DEFAULT_GAP_FACTOR,
         }
     }
 
@@ -923,30 +1055,31 @@ mod tests {
     fn checkpoint_round_trip(options: StreamOptions) {
         let (a, b) = series(2000, 1500, 2);
         let whole = frame(
-            vec![
-                ("a", ColumnData::Number(a.clone())),
-                ("b", ColumnData::Number(b.clone())),
-            ],
+            vec![("a", ColumnData::Number(a)), ("b", ColumnData::Number(b))],
             1,
         );
+        checkpoint_round_trip_of(options, &whole);
+    }
+
+    /// Rows `first..end` of `whole` as a frame of their own.
+    fn rows_of(whole: &Frame, first: usize, end: usize) -> Frame {
+        let mut part = Frame::with_capacity(whole.schema.clone(), end - first);
+        for row in first..end {
+            part.push_row_from(whole, row);
+        }
+        part.first_row = whole.first_row + first as u64;
+        part
+    }
+
+    /// Processing `whole` in one go and in two parts with a save and a
+    /// load in between gives bit-identical scores and decisions.
+    fn checkpoint_round_trip_of(options: StreamOptions, whole: &Frame) {
         let mut uninterrupted = StreamModel::new(options.clone(), &whole.schema).unwrap();
         let binding = uninterrupted.bind(&whole.schema).unwrap();
-        let expected = uninterrupted.process(&whole, &binding, false).unwrap();
+        let expected = uninterrupted.process(whole, &binding, false).unwrap();
 
-        let head = frame(
-            vec![
-                ("a", ColumnData::Number(a[..777].to_vec())),
-                ("b", ColumnData::Number(b[..777].to_vec())),
-            ],
-            1,
-        );
-        let tail = frame(
-            vec![
-                ("a", ColumnData::Number(a[777..].to_vec())),
-                ("b", ColumnData::Number(b[777..].to_vec())),
-            ],
-            778,
-        );
+        let head = rows_of(whole, 0, 777);
+        let tail = rows_of(whole, 777, whole.n_rows());
         let mut first = StreamModel::new(options, &head.schema).unwrap();
         let mut got = first.process(&head, &binding, false).unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -959,7 +1092,7 @@ mod tests {
             assert_eq!(x.score.to_bits(), y.score.to_bits(), "row {}", x.row);
             assert_eq!(x.decision, y.decision, "row {}", x.row);
         }
-        assert_eq!(restored.n_records(), 2000);
+        assert_eq!(restored.n_records(), whole.n_rows() as u64);
     }
 
     #[test]
@@ -1027,6 +1160,124 @@ mod tests {
             "a gap shorter than the cooldown keeps the incident open"
         );
         assert_eq!(threshold.n_incidents(), 2);
+    }
+
+    const HOUR_MS: i64 = 3_600_000;
+
+    /// Hourly records over `days` days from 2026-11-30 00:00 UTC: `load`
+    /// is high from 09:00 to 17:00 and low otherwise, with noise; the
+    /// record at `busy_night` (an index) is a daytime value at night.
+    /// Hours listed in `missing` have no record.
+    fn office_hours(days: usize, busy_night: usize, missing: &[usize]) -> Frame {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(21);
+        let mut times = Vec::new();
+        let mut load = Vec::new();
+        for hour_index in 0..days * 24 {
+            let noise: f64 = StandardNormal.sample(&mut rng);
+            if missing.contains(&hour_index) {
+                continue;
+            }
+            let hour = hour_index % 24;
+            let busy = (9..17).contains(&hour) || hour_index == busy_night;
+            times.push(Some(1_795_996_800_000 + hour_index as i64 * HOUR_MS));
+            load.push(if busy { 100.0 } else { 10.0 } + 2.0 * noise);
+        }
+        frame(
+            vec![
+                ("at", ColumnData::Timestamp(times)),
+                ("load", ColumnData::Number(load)),
+            ],
+            1,
+        )
+    }
+
+    fn seasonal_options() -> StreamOptions {
+        StreamOptions {
+            detector: OnlineParams::Seasonal(crate::online::SeasonalParams::default()),
+            time: Some("at".to_string()),
+            ..options()
+        }
+    }
+
+    #[test]
+    fn the_seasonal_detector_flags_a_daytime_value_at_night() {
+        let busy_night = 30 * 24 + 3;
+        let data = office_hours(40, busy_night, &[]);
+        let mut model = StreamModel::new(seasonal_options(), &data.schema).unwrap();
+        let binding = model.bind(&data.schema).unwrap();
+        let points = model.process(&data, &binding, true).unwrap();
+        assert!(
+            points[busy_night].decision.is_anomaly,
+            "{:?}",
+            points[busy_night]
+        );
+        // The daytime hours around it are not.
+        let noon = 30 * 24 + 12;
+        assert!(!points[noon].decision.is_anomaly, "{:?}", points[noon]);
+        let flagged = points[200..]
+            .iter()
+            .filter(|p| p.decision.is_anomaly)
+            .count();
+        assert!(flagged <= 12, "{flagged} flagged");
+        assert!(points.iter().all(|p| p.gap_ms.is_none()));
+
+        // A random cut forest without the calendar sees the value as one of
+        // the many daytime ones.
+        let mut blind = StreamModel::new(options(), &data.schema).unwrap();
+        let pooled = blind.process(&data, &binding, false).unwrap();
+        assert!(
+            !pooled[busy_night].decision.is_anomaly,
+            "{:?}",
+            pooled[busy_night]
+        );
+
+        checkpoint_round_trip_of(seasonal_options(), &data);
+    }
+
+    #[test]
+    fn a_long_silence_is_reported_as_a_gap() {
+        // Hours 100 to 105 are missing: the record at hour 106 follows a
+        // seven-hour silence.
+        let missing: Vec<usize> = (100..106).collect();
+        let data = office_hours(10, usize::MAX, &missing);
+        let mut model = StreamModel::new(seasonal_options(), &data.schema).unwrap();
+        let binding = model.bind(&data.schema).unwrap();
+        let points = model.process(&data, &binding, false).unwrap();
+        let gaps: Vec<(usize, i64)> = points
+            .iter()
+            .enumerate()
+            .filter_map(|(index, point)| point.gap_ms.map(|gap| (index, gap)))
+            .collect();
+        assert_eq!(gaps, vec![(100, 7 * HOUR_MS)]);
+    }
+
+    #[test]
+    fn time_column_errors_name_the_column() {
+        let data = office_hours(1, usize::MAX, &[]);
+        let no_time = StreamOptions {
+            time: None,
+            ..seasonal_options()
+        };
+        let error = StreamModel::new(no_time, &data.schema).unwrap_err();
+        assert!(error.to_string().contains("--time"), "{error}");
+        let wrong = StreamOptions {
+            time: Some("load".to_string()),
+            ..seasonal_options()
+        };
+        let error = StreamModel::new(wrong, &data.schema).unwrap_err();
+        assert!(error.to_string().contains("=timestamp"), "{error}");
+        let absent = StreamOptions {
+            time: Some("when".to_string()),
+            ..seasonal_options()
+        };
+        let error = StreamModel::new(absent, &data.schema).unwrap_err();
+        assert!(error.to_string().contains("\"when\""), "{error}");
+        let factor = StreamOptions {
+            gap_factor: 0.5,
+            ..seasonal_options()
+        };
+        let error = StreamModel::new(factor, &data.schema).unwrap_err();
+        assert!(error.to_string().contains("gap_factor"), "{error}");
     }
 
     #[test]

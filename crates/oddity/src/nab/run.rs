@@ -187,6 +187,7 @@ impl NabDetectorParams {
                 }
             }
             previous = Some(scaled);
+            detector.observe_time(timestamp);
             let raw = detector.score_learn_one(&point);
             let raw = if raw.is_finite() { raw.max(0.0) } else { 0.0 };
             let score = match likelihood.as_mut() {

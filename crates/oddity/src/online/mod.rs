@@ -16,6 +16,10 @@
 //! - [`ChangePoint`]: per-feature two-sided CUSUM (Page 1954) on the level
 //!   and the spread of each feature; scores the evidence of a change and
 //!   restarts a feature's regime after one, so it follows the new level.
+//! - [`SeasonalProfile`]: robust statistics (median, MAD) of the recent
+//!   values of the same hour of the day, day of the week or hour of the
+//!   week, for contextual anomalies; needs each record's time
+//!   ([`OnlineDetector::observe_time`]).
 //!
 //! The whole state of a detector, random generators included, is plain data
 //! that serde serializes: a model saved after `k` points and restored scores
@@ -42,6 +46,7 @@ pub mod hst;
 pub mod likelihood;
 pub mod rcf;
 mod rng;
+pub mod seasonal;
 
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +54,7 @@ pub use changepoint::{ChangePoint, ChangePointParams};
 pub use hst::{HalfSpaceTrees, HalfSpaceTreesParams};
 pub use likelihood::{AnomalyLikelihood, AnomalyLikelihoodParams, log_likelihood};
 pub use rcf::{DiVector, RandomCutForest, RandomCutForestParams};
+pub use seasonal::{Season, SeasonalParams, SeasonalProfile};
 
 /// A detector that learns one point at a time in bounded memory.
 ///
@@ -95,6 +101,14 @@ pub trait OnlineDetector {
 
     /// Points learned so far (ignored points are not counted).
     fn n_seen(&self) -> u64;
+
+    /// Tells the detector the time of the points that follow, in
+    /// milliseconds since the Unix epoch (UTC), for detectors with a
+    /// calendar context; the others ignore it. The time is part of the
+    /// state that a checkpoint keeps.
+    fn observe_time(&mut self, epoch_ms: i64) {
+        let _ = epoch_ms;
+    }
 }
 
 /// Why an online detector could not be built or restored.
@@ -143,6 +157,8 @@ pub enum OnlineParams {
     RandomCutForest(RandomCutForestParams),
     /// See [`ChangePoint`].
     ChangePoint(ChangePointParams),
+    /// See [`SeasonalProfile`].
+    Seasonal(SeasonalParams),
 }
 
 impl OnlineParams {
@@ -153,7 +169,18 @@ impl OnlineParams {
             OnlineParams::HalfSpaceTrees(params) => params.validate(),
             OnlineParams::RandomCutForest(params) => params.validate(),
             OnlineParams::ChangePoint(params) => params.validate(),
+            OnlineParams::Seasonal(params) => params.validate(),
         }
+    }
+
+    /// Whether the detector draws random numbers, so that its `seed`
+    /// parameter matters; the others are deterministic functions of the
+    /// stream.
+    pub fn is_randomised(&self) -> bool {
+        matches!(
+            self,
+            OnlineParams::HalfSpaceTrees(_) | OnlineParams::RandomCutForest(_)
+        )
     }
 
     /// The name the built detector reports.
@@ -162,6 +189,7 @@ impl OnlineParams {
             OnlineParams::HalfSpaceTrees(_) => hst::NAME,
             OnlineParams::RandomCutForest(_) => rcf::NAME,
             OnlineParams::ChangePoint(_) => changepoint::NAME,
+            OnlineParams::Seasonal(_) => seasonal::NAME,
         }
     }
 
@@ -194,12 +222,13 @@ pub fn online_detector_by_name(name: &str) -> Option<OnlineParams> {
             Some(OnlineParams::HalfSpaceTrees(HalfSpaceTreesParams::default()))
         }
         "cusum" | "change_point" => Some(OnlineParams::ChangePoint(ChangePointParams::default())),
+        "seasonal" => Some(OnlineParams::Seasonal(SeasonalParams::default())),
         _ => None,
     }
 }
 
 /// Every name [`online_detector_by_name`] knows.
-pub const ONLINE_DETECTOR_NAMES: &[&str] = &["rcf", "hst", "cusum"];
+pub const ONLINE_DETECTOR_NAMES: &[&str] = &["rcf", "hst", "cusum", "seasonal"];
 
 /// Any online detector, for code that chooses one at run time.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -211,6 +240,8 @@ pub enum OnlineModel {
     RandomCutForest(RandomCutForest),
     /// See [`ChangePoint`].
     ChangePoint(ChangePoint),
+    /// See [`SeasonalProfile`].
+    Seasonal(SeasonalProfile),
 }
 
 impl OnlineModel {
@@ -226,6 +257,9 @@ impl OnlineModel {
             OnlineParams::ChangePoint(params) => {
                 OnlineModel::ChangePoint(ChangePoint::new(params, n_features)?)
             }
+            OnlineParams::Seasonal(params) => {
+                OnlineModel::Seasonal(SeasonalProfile::new(params, n_features)?)
+            }
         })
     }
 
@@ -237,6 +271,7 @@ impl OnlineModel {
             OnlineModel::HalfSpaceTrees(model) => model.check_state(),
             OnlineModel::RandomCutForest(model) => model.check_state(),
             OnlineModel::ChangePoint(model) => model.check_state(),
+            OnlineModel::Seasonal(model) => model.check_state(),
         }
     }
 
@@ -250,6 +285,7 @@ impl OnlineModel {
                 OnlineParams::RandomCutForest(model.params().clone())
             }
             OnlineModel::ChangePoint(model) => OnlineParams::ChangePoint(model.params().clone()),
+            OnlineModel::Seasonal(model) => OnlineParams::Seasonal(model.params().clone()),
         }
     }
 }
@@ -260,6 +296,7 @@ impl OnlineDetector for OnlineModel {
             OnlineModel::HalfSpaceTrees(model) => model.name(),
             OnlineModel::RandomCutForest(model) => model.name(),
             OnlineModel::ChangePoint(model) => model.name(),
+            OnlineModel::Seasonal(model) => model.name(),
         }
     }
 
@@ -268,6 +305,7 @@ impl OnlineDetector for OnlineModel {
             OnlineModel::HalfSpaceTrees(model) => model.n_features(),
             OnlineModel::RandomCutForest(model) => model.n_features(),
             OnlineModel::ChangePoint(model) => model.n_features(),
+            OnlineModel::Seasonal(model) => model.n_features(),
         }
     }
 
@@ -276,6 +314,7 @@ impl OnlineDetector for OnlineModel {
             OnlineModel::HalfSpaceTrees(model) => model.score_one(point),
             OnlineModel::RandomCutForest(model) => model.score_one(point),
             OnlineModel::ChangePoint(model) => model.score_one(point),
+            OnlineModel::Seasonal(model) => model.score_one(point),
         }
     }
 
@@ -284,6 +323,7 @@ impl OnlineDetector for OnlineModel {
             OnlineModel::HalfSpaceTrees(model) => model.learn_one(point),
             OnlineModel::RandomCutForest(model) => model.learn_one(point),
             OnlineModel::ChangePoint(model) => model.learn_one(point),
+            OnlineModel::Seasonal(model) => model.learn_one(point),
         }
     }
 
@@ -292,6 +332,7 @@ impl OnlineDetector for OnlineModel {
             OnlineModel::HalfSpaceTrees(model) => model.score_learn_one(point),
             OnlineModel::RandomCutForest(model) => model.score_learn_one(point),
             OnlineModel::ChangePoint(model) => model.score_learn_one(point),
+            OnlineModel::Seasonal(model) => model.score_learn_one(point),
         }
     }
 
@@ -300,6 +341,7 @@ impl OnlineDetector for OnlineModel {
             OnlineModel::HalfSpaceTrees(model) => model.attribute_one(point),
             OnlineModel::RandomCutForest(model) => model.attribute_one(point),
             OnlineModel::ChangePoint(model) => model.attribute_one(point),
+            OnlineModel::Seasonal(model) => model.attribute_one(point),
         }
     }
 
@@ -308,6 +350,16 @@ impl OnlineDetector for OnlineModel {
             OnlineModel::HalfSpaceTrees(model) => model.n_seen(),
             OnlineModel::RandomCutForest(model) => model.n_seen(),
             OnlineModel::ChangePoint(model) => model.n_seen(),
+            OnlineModel::Seasonal(model) => model.n_seen(),
+        }
+    }
+
+    fn observe_time(&mut self, epoch_ms: i64) {
+        match self {
+            OnlineModel::HalfSpaceTrees(model) => model.observe_time(epoch_ms),
+            OnlineModel::RandomCutForest(model) => model.observe_time(epoch_ms),
+            OnlineModel::ChangePoint(model) => model.observe_time(epoch_ms),
+            OnlineModel::Seasonal(model) => model.observe_time(epoch_ms),
         }
     }
 }
@@ -367,6 +419,7 @@ mod tests {
                 ..RandomCutForestParams::default()
             }),
             OnlineParams::ChangePoint(ChangePointParams::default()),
+            OnlineParams::Seasonal(SeasonalParams::default()),
         ]
     }
 
