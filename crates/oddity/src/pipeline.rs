@@ -1029,6 +1029,10 @@ impl<'o> WindowedScores<'o> {
             return (None, span);
         }
         let preparation = &scorer.model.preparation;
+        // FIXME: every explained row recomputes its window's attribution,
+        // up to 2 * width - 1 times per window; computing it once per
+        // distinct window (in parallel, before the rows) would remove the
+        // repeats.
         let shares = scorer.model.detector.attribute(self.features.row(window));
         let names: Vec<String> = preparation.outputs.iter().map(|o| o.name.clone()).collect();
         let mut lags = window::lag_shares(
