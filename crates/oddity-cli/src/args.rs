@@ -8,8 +8,9 @@ use oddity::data::{ColumnKind, Format, Input, ReadOptions};
 use oddity::detector::{
     DETECTOR_NAMES, DetectorParams, IsolationForestParams, SplitKind, detector_by_name,
 };
-use oddity::pipeline::FitOptions;
+use oddity::pipeline::{FitOptions, WindowOptions};
 use oddity::prep::{CategoryEncoding, ColumnSelection, Imputation, PrepConfig, Scaling};
+use oddity::series::window::{WindowParams, WindowRepresentation};
 use oddity::threshold::ThresholdRule;
 
 const EXAMPLES: &str = "\
@@ -21,6 +22,7 @@ Examples:
   oddity fit flows.csv --label is_attack --detector forest -o attacks.oddity
   oddity inspect fraud.oddity
   cat metrics.csv | oddity detect - --contamination 0.01 --format ndjson
+  oddity detect sensors.csv --window 32 --time timestamp --entity sensor
 
 Exit codes:
   0  success (also when the output pipe is closed early)
@@ -450,6 +452,60 @@ pub struct PrepArgs {
     pub time_features: bool,
 }
 
+/// Sliding windows (collective anomalies), shared by `fit` and `detect`.
+#[derive(Debug, Args)]
+pub struct WindowArgs {
+    /// Score sliding windows of this many consecutive rows instead of single
+    /// rows, to find runs of points that are abnormal together (a flat-lined
+    /// sensor, a changed shape). Every row gets the highest score of the
+    /// windows that contain it; the input needs at least this many rows
+    /// (per entity).
+    #[arg(long, value_name = "ROWS")]
+    pub window: Option<usize>,
+    /// Rows between the starts of consecutive windows (1 to --window).
+    #[arg(long, default_value_t = 1, value_name = "ROWS", requires = "window")]
+    pub stride: usize,
+    /// What the detector sees of a window: raw values, diff (first
+    /// differences: level-invariant) or normalised (z-scored: shape only).
+    #[arg(long, value_enum, default_value = "raw", requires = "window")]
+    pub window_repr: WindowReprArg,
+    /// Sort rows by this column (numbers or timestamps) before windowing;
+    /// never a feature.
+    #[arg(long, value_name = "COLUMN", requires = "window")]
+    pub time: Option<String>,
+    /// One series per value of this column (a host, a sensor); no window
+    /// spans two. Never a feature.
+    #[arg(long, value_name = "COLUMN", requires = "window")]
+    pub entity: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum WindowReprArg {
+    Raw,
+    Diff,
+    Normalised,
+}
+
+impl WindowArgs {
+    /// The window options the flags describe; `None` without `--window`.
+    pub fn options(&self) -> Option<WindowOptions> {
+        let width = self.window?;
+        Some(WindowOptions {
+            params: WindowParams {
+                width,
+                stride: self.stride,
+                representation: match self.window_repr {
+                    WindowReprArg::Raw => WindowRepresentation::Raw,
+                    WindowReprArg::Diff => WindowRepresentation::Diff,
+                    WindowReprArg::Normalised => WindowRepresentation::Normalised,
+                },
+            },
+            time: self.time.clone(),
+            entity: self.entity.clone(),
+        })
+    }
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum ImputeArg {
     Median,
@@ -558,6 +614,8 @@ pub struct DetectArgs {
     #[command(flatten)]
     pub threshold: ThresholdArgs,
     #[command(flatten)]
+    pub window: WindowArgs,
+    #[command(flatten)]
     pub output: OutputArgs,
     /// Also save the fitted model here.
     #[arg(long, value_name = "PATH")]
@@ -600,6 +658,8 @@ pub struct FitArgs {
     pub detector: DetectorArgs,
     #[command(flatten)]
     pub threshold: ThresholdArgs,
+    #[command(flatten)]
+    pub window: WindowArgs,
     /// Novelty detection from a labelled input: fit only on rows that
     /// --label marks normal (rows marked anomalous or unlabelled are read
     /// but not fitted on).
@@ -767,6 +827,7 @@ pub fn fit_options(
     prep: &PrepArgs,
     detector: &DetectorArgs,
     threshold: &ThresholdArgs,
+    window: &WindowArgs,
     chunk_rows: usize,
 ) -> anyhow::Result<FitOptions> {
     let prep = PrepConfig {
@@ -799,6 +860,7 @@ pub fn fit_options(
         max_fit_rows: detector.max_fit_rows,
         chunk_rows: chunk_rows.max(1),
         seed: detector.seed,
+        window: window.options(),
     })
 }
 

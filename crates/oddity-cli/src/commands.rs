@@ -73,6 +73,7 @@ fn fit(args: FitArgs, quiet: bool) -> anyhow::Result<()> {
         &args.prep,
         &args.detector,
         &args.threshold,
+        &args.window,
         65_536,
     )?;
     let model = if args.normal_only {
@@ -128,6 +129,7 @@ fn detect(args: DetectArgs, quiet: bool) -> anyhow::Result<()> {
         &args.prep,
         &args.detector,
         &args.threshold,
+        &args.window,
         args.output.chunk_rows,
     )?;
     if let Some(train) = &args.train {
@@ -349,10 +351,11 @@ fn score_with(
         output.anomalies_only,
         output.explain,
         output.top,
-    );
+    )
+    .with_windows(model.options.window.is_some());
     let mut labelled: Vec<(bool, f64, bool)> = Vec::new();
     let bar = progress(quiet, "scoring");
-    while let Some(frame) = source.next_chunk(output.chunk_rows.max(1))? {
+    while let Some(frame) = next_frame(source.as_mut(), model, output.chunk_rows)? {
         let points = scorer.score(&frame, explain)?;
         let n_rows = frame.n_rows() as u64;
         let (frame, points) = match scope {
@@ -391,6 +394,27 @@ fn score_with(
         eprintln!("{n_points} points scored, {n_anomalies} anomalies");
     }
     Ok(())
+}
+
+/// The next chunk to score; for a windowed model, the whole rest of the
+/// input in one frame, since windows span chunks and rows may need sorting
+/// by time.
+fn next_frame(
+    source: &mut dyn RecordSource,
+    model: &Model,
+    chunk_rows: usize,
+) -> anyhow::Result<Option<Frame>> {
+    if model.options.window.is_none() {
+        return Ok(source.next_chunk(chunk_rows.max(1))?);
+    }
+    let mut frames = Vec::new();
+    while let Some(frame) = source.next_chunk(chunk_rows.max(1))? {
+        frames.push(frame);
+    }
+    if frames.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Frame::concat(source.schema().clone(), &frames)))
 }
 
 pub(crate) fn write_report(

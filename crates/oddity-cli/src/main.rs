@@ -97,6 +97,9 @@ fn exit_code(error: &anyhow::Error) -> u8 {
                     return EXIT_BAD_DATA;
                 }
                 Error::ModelFile(_) | Error::Decode { .. } => return EXIT_BAD_MODEL,
+                // A bad window parameter is a bad command, not bad data.
+                Error::Window(oddity::series::window::WindowError::Param(_)) => {}
+                Error::Window(_) => return EXIT_BAD_DATA,
                 _ => {}
             }
         }

@@ -6,7 +6,7 @@ use std::io::Write;
 
 use oddity::data::Frame;
 use oddity::explain::{Explanation, format_number};
-use oddity::pipeline::{ScoredPoint, cell_text};
+use oddity::pipeline::{ScoredPoint, WindowSpan, cell_text};
 use serde_json::{Map, Value, json};
 
 use crate::args::OutputFormat;
@@ -78,6 +78,8 @@ pub struct PointWriter<W: Write> {
     anomalies_only: bool,
     explain: bool,
     top: usize,
+    /// Whether points come from a windowed model and carry a window span.
+    windows: bool,
     header_written: bool,
     n_written: u64,
     n_points: u64,
@@ -101,12 +103,20 @@ impl<W: Write> PointWriter<W> {
             anomalies_only,
             explain,
             top,
+            windows: false,
             header_written: false,
             n_written: 0,
             n_points: 0,
             n_anomalies: 0,
             best: BinaryHeap::new(),
         }
+    }
+
+    /// Adds the window span columns (`window_first_row`, `window_last_row`)
+    /// that a windowed model's points carry.
+    pub fn with_windows(mut self, windows: bool) -> Self {
+        self.windows = windows;
+        self
     }
 
     /// Writes (or, for the table, ranks) one chunk of points.
@@ -163,6 +173,9 @@ impl<W: Write> PointWriter<W> {
         let mut header = vec!["row".to_string()];
         header.extend(self.passthrough.columns().into_iter().map(|(name, _)| name));
         header.extend(["score", "probability", "is_anomaly"].map(String::from));
+        if self.windows {
+            header.extend(["window_first_row", "window_last_row"].map(String::from));
+        }
         if self.explain {
             header.extend(["reason", "top_columns"].map(String::from));
         }
@@ -181,6 +194,11 @@ impl<W: Write> PointWriter<W> {
         fields.push(point.score.to_string());
         fields.push(point.probability.to_string());
         fields.push(u8::from(point.is_anomaly).to_string());
+        if self.windows {
+            let span = point.window.as_ref();
+            fields.push(span.map_or_else(String::new, |s| s.first_row.to_string()));
+            fields.push(span.map_or_else(String::new, |s| s.last_row.to_string()));
+        }
         if self.explain {
             let (reason, top) =
                 point
@@ -213,6 +231,19 @@ fn json_row(row: &Row) -> Value {
     object.insert("score".into(), json!(point.score));
     object.insert("probability".into(), json!(point.probability));
     object.insert("is_anomaly".into(), json!(point.is_anomaly));
+    if let Some(window) = &point.window {
+        let mut span = json!({"first_row": window.first_row, "last_row": window.last_row});
+        if !window.lags.is_empty() {
+            span["lags"] = json!(
+                window
+                    .lags
+                    .iter()
+                    .map(|lag| json!({"name": lag.name, "share": lag.share}))
+                    .collect::<Vec<_>>()
+            );
+        }
+        object.insert("window".into(), span);
+    }
     if let Some(explanation) = &point.explanation {
         object.insert("explanation".into(), json!(explanation));
     }
@@ -297,6 +328,9 @@ impl<W: Write> PointWriter<W> {
                 && let Some(explanation) = &rows[index - 1].point.explanation
             {
                 write_contributions(&mut self.out, explanation)?;
+                if let Some(window) = &rows[index - 1].point.window {
+                    write_lags(&mut self.out, window)?;
+                }
             }
         }
         Ok(())
@@ -351,6 +385,19 @@ fn write_contributions(out: &mut impl Write, explanation: &Explanation) -> std::
         )?;
     }
     Ok(())
+}
+
+fn write_lags(out: &mut impl Write, window: &WindowSpan) -> std::io::Result<()> {
+    let lags: Vec<String> = window
+        .lags
+        .iter()
+        .take(5)
+        .map(|lag| format!("{} {:.1}%", lag.name, lag.share * 100.0))
+        .collect();
+    if lags.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "        by lag: {}", lags.join(", "))
 }
 
 /// Writes one CSV record, quoting fields that need it.

@@ -1409,3 +1409,198 @@ fn series_bad_input_errors_name_the_file_row_and_column() {
             "max_anomalies must be above 0 and at most 0.5, got 0.9",
         ));
 }
+
+/// Two hosts' noisy sines (period 40, 600 steps each) in a shuffled row
+/// order, with host a flat at 0 for steps 300 to 339: each flat value is
+/// normal alone, the run is not.
+fn flattened_hosts() -> String {
+    let mut rows = Vec::new();
+    for (host_index, host) in ["a", "b"].iter().enumerate() {
+        for step in 0..600u64 {
+            let flat = host_index == 0 && (300..340).contains(&step);
+            let clean = if flat {
+                0.0
+            } else {
+                (step as f64 * std::f64::consts::TAU / 40.0).sin()
+            };
+            // A deterministic wobble in place of noise.
+            let wobble = 0.05 * ((step * 7919 + host_index as u64 * 104_729) % 13) as f64 / 13.0;
+            rows.push(format!("{step},{host},{:.4}", clean + wobble));
+        }
+    }
+    // A fixed permutation of the rows: the file is not in time order.
+    let n = rows.len();
+    let mut text = String::from("t,host,value\n");
+    for index in 0..n {
+        text.push_str(&rows[(index * 457) % n]);
+        text.push('\n');
+    }
+    text
+}
+
+/// Steps and hosts of the anomalous rows in a CSV output with --keep-columns.
+fn flagged_steps(csv: &str) -> Vec<(u64, String, u64, u64)> {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (t, host, flag) = (column("t"), column("host"), column("is_anomaly"));
+    let (first, last) = (column("window_first_row"), column("window_last_row"));
+    lines
+        .map(|line| line.split(',').collect::<Vec<_>>())
+        .filter(|fields| fields[flag] == "1")
+        .map(|fields| {
+            (
+                fields[t].parse().unwrap(),
+                fields[host].to_string(),
+                fields[first].parse().unwrap(),
+                fields[last].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn detect_with_windows_flags_a_flat_run_that_single_rows_miss() {
+    let dir = TempDir::new().unwrap();
+    let path = write_file(&dir, "hosts.csv", flattened_hosts().as_bytes());
+    let windowed = stdout_of(oddity().args(["detect"]).arg(&path).args([
+        "--window",
+        "40",
+        "--time",
+        "t",
+        "--entity",
+        "host",
+        "--keep-columns",
+        "--format",
+        "csv",
+    ]));
+    let flagged = flagged_steps(&windowed);
+    assert!(!flagged.is_empty(), "{windowed}");
+    // Every flagged row is host a's, within a window's reach of the run.
+    for (step, host, first, last) in &flagged {
+        assert_eq!(host, "a", "{flagged:?}");
+        assert!((300 - 39..340 + 39).contains(step), "{flagged:?}");
+        assert!(first != last);
+    }
+    // The middle of the run is flagged.
+    assert!(flagged.iter().any(|(step, ..)| *step == 320), "{flagged:?}");
+
+    // Row by row, the flat values are ordinary.
+    let plain = stdout_of(oddity().args(["detect"]).arg(&path).args([
+        "--features",
+        "value",
+        "--keep-columns",
+        "--format",
+        "csv",
+    ]));
+    let header = plain.lines().next().unwrap();
+    assert!(!header.contains("window_first_row"), "{header}");
+    let in_run = plain
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').collect::<Vec<_>>())
+        .filter(|f| f[2] == "a" && (300..340).contains(&f[1].parse::<u64>().unwrap()))
+        .filter(|f| f[6] == "1")
+        .count();
+    assert_eq!(in_run, 0, "{plain}");
+}
+
+#[test]
+fn fit_with_windows_then_score_windows_new_data_the_same_way() {
+    let dir = TempDir::new().unwrap();
+    let path = write_file(&dir, "hosts.csv", flattened_hosts().as_bytes());
+    let model = dir.path().join("windows.oddity");
+    let flags = [
+        "--window",
+        "40",
+        "--stride",
+        "2",
+        "--window-repr",
+        "diff",
+        "--time",
+        "t",
+        "--entity",
+        "host",
+    ];
+    oddity()
+        .args(["fit"])
+        .arg(&path)
+        .arg("-o")
+        .arg(&model)
+        .args(flags)
+        .assert()
+        .success();
+    let header = stdout_of(oddity().args(["inspect"]).arg(&model));
+    assert!(header.contains("\"representation\": \"diff\""), "{header}");
+    assert!(header.contains("\"entity_column\": \"host\""), "{header}");
+    let scored = stdout_of(
+        oddity()
+            .args(["score"])
+            .arg(&model)
+            .arg(&path)
+            .args(["--format", "csv"]),
+    );
+    // Isolation Forest scores new points as it scores training points, so
+    // scoring the training file reproduces `detect` exactly.
+    let detected = stdout_of(
+        oddity()
+            .args(["detect"])
+            .arg(&path)
+            .args(flags)
+            .args(["--format", "csv"]),
+    );
+    assert_eq!(scored, detected);
+    assert!(
+        scored.starts_with("row,score,probability,is_anomaly,window_first_row,window_last_row\n")
+    );
+    let explained = stdout_of(oddity().args(["score"]).arg(&model).arg(&path).args([
+        "--format",
+        "ndjson",
+        "--explain",
+        "--anomalies-only",
+    ]));
+    let first: serde_json::Value = serde_json::from_str(explained.lines().next().unwrap()).unwrap();
+    assert!(
+        first["window"]["lags"][0]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("value[t")
+    );
+    assert!(
+        first["explanation"]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("the window of rows")
+    );
+}
+
+#[test]
+fn window_errors_name_the_lengths_and_the_limits() {
+    let dir = TempDir::new().unwrap();
+    let path = write_file(&dir, "hosts.csv", flattened_hosts().as_bytes());
+    oddity()
+        .args(["detect"])
+        .arg(&path)
+        .args(["--window", "700", "--entity", "host"])
+        .assert()
+        .code(EXIT_BAD_DATA)
+        .stderr(predicate::str::contains(
+            "entity \"a\" has 600 rows, fewer than the window width 700",
+        ));
+    oddity()
+        .args(["detect"])
+        .arg(&path)
+        .args(["--window", "1"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "window must be from 2 to 4096 rows, got 1",
+        ));
+    // Window flags without --window are a bad command line.
+    oddity()
+        .args(["detect"])
+        .arg(&path)
+        .args(["--stride", "2"])
+        .assert()
+        .code(2);
+}

@@ -7,6 +7,7 @@ use crate::eval::EvalError;
 use crate::model_file::ModelFileError;
 use crate::online::OnlineError;
 use crate::prep::PrepError;
+use crate::series::window::WindowError;
 use crate::threshold::ThresholdError;
 
 /// Anything that can go wrong between reading data and writing a model.
@@ -18,6 +19,9 @@ pub enum Error {
     /// Selecting or preparing columns.
     #[error(transparent)]
     Prep(#[from] PrepError),
+    /// Arranging rows into series and windows.
+    #[error(transparent)]
+    Window(#[from] WindowError),
     /// Fitting a detector.
     #[error(transparent)]
     Fit(#[from] FitError),

@@ -15,6 +15,8 @@
 //! - [`model_file`]: the versioned, checksummed model container;
 //! - [`nab`]: the Numenta Anomaly Benchmark scorer for streaming detectors;
 //! - [`pipeline`]: all of the above as one fitted [`Model`];
+//! - [`series`]: sliding windows of a series as points for any batch
+//!   detector (collective anomalies);
 //! - [`online`]: detectors that learn one point at a time (random cut
 //!   forest, half-space trees);
 //! - [`series`]: batch time series: STL decomposition and seasonal

@@ -23,11 +23,29 @@ use crate::error::Error;
 use crate::explain::{Explanation, explain};
 use crate::model_file;
 use crate::prep::{ColumnSelection, PrepConfig, PrepReport, Preparation};
+use crate::series::window::{self, LagShare, SeriesLayout, WindowParams, Windows};
 use crate::threshold::{ScoreCalibration, ThresholdRule};
 
 /// The version of the model payload layout; a model whose payload is newer
 /// than this is refused with an upgrade hint instead of being misread.
-pub const PAYLOAD_VERSION: u32 = 1;
+///
+/// Version 2 appends the window options ([`FitOptions::window`]) after the
+/// version-1 layout, so a version-1 payload decodes as a model without
+/// windows.
+pub const PAYLOAD_VERSION: u32 = 2;
+
+/// How a windowed model turns rows into the detector's points; kept in the
+/// model so that scoring windows new data exactly as fitting did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowOptions {
+    pub params: WindowParams,
+    /// Column that orders the rows (numbers or timestamps); `None` keeps
+    /// the input order. Never a feature.
+    pub time: Option<String>,
+    /// Column whose every value is its own series, so that no window spans
+    /// two entities. Never a feature.
+    pub entity: Option<String>,
+}
 
 /// Everything that decides how a model is fitted.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -43,6 +61,16 @@ pub struct FitOptions {
     pub chunk_rows: usize,
     /// Seed of the training sample; the detector has its own.
     pub seed: u64,
+    /// Sliding windows of the series as the detector's points, for
+    /// collective anomalies; `None` (the default) scores rows one by one.
+    /// A windowed fit keeps every row in memory (windows need them in
+    /// order) and samples windows, not rows, beyond `max_fit_rows`.
+    ///
+    /// Stored after the rest of the model in the payload ([`Model::save`])
+    /// rather than in this struct's serialization, so that version-1
+    /// payloads, which end where it would begin, still decode.
+    #[serde(skip)]
+    pub window: Option<WindowOptions>,
 }
 
 impl Default for FitOptions {
@@ -55,6 +83,7 @@ impl Default for FitOptions {
             max_fit_rows: 100_000,
             chunk_rows: 65_536,
             seed: 42,
+            window: None,
         }
     }
 }
@@ -157,12 +186,13 @@ pub struct TrainingInfo {
     pub n_rows_read: u64,
     /// Rows in the training sample before de-duplication.
     pub n_rows_sampled: usize,
-    /// Rows the detector was fitted on.
+    /// Rows the detector was fitted on; windows, for a windowed model.
     pub n_rows_fitted: usize,
     pub n_duplicates_dropped: usize,
     /// Input columns used as features.
     pub n_columns: usize,
-    /// Prepared features the detector sees.
+    /// Features the detector sees (prepared features times window
+    /// positions, for a windowed model).
     pub n_features: usize,
     /// RFC 3339 time the model was fitted.
     pub fitted_at: String,
@@ -182,6 +212,54 @@ pub struct Model {
     /// The raw-score threshold that [`FitOptions::threshold`] gave.
     pub threshold: f64,
     pub training: TrainingInfo,
+}
+
+/// A fitted preparation and detector, before calibration.
+struct Fitted {
+    preparation: Preparation,
+    detector: FittedDetector,
+    /// The scores the calibration and the threshold are fitted on.
+    reference_scores: Vec<f64>,
+    /// Points (rows or windows) the detector was fitted on.
+    n_points: usize,
+    n_duplicates_dropped: usize,
+    /// Features the detector sees.
+    n_features: usize,
+}
+
+impl Fitted {
+    /// Calibrates the scores, sets the threshold and records what
+    /// training saw in `frame` (the sample fitted on).
+    fn into_model(
+        self,
+        frame: &Frame,
+        options: &FitOptions,
+        input: &str,
+        n_rows_read: u64,
+    ) -> Result<Model, Error> {
+        let calibration = ScoreCalibration::fit(&self.reference_scores)?;
+        let threshold = threshold_for(&self.detector, &calibration, &options.threshold)?;
+        let training = TrainingInfo {
+            input: input.to_string(),
+            n_rows_read,
+            n_rows_sampled: frame.n_rows(),
+            n_rows_fitted: self.n_points,
+            n_duplicates_dropped: self.n_duplicates_dropped,
+            n_columns: self.preparation.columns.len(),
+            n_features: self.n_features,
+            fitted_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            oddity_version: env!("CARGO_PKG_VERSION").to_string(),
+        };
+        Ok(Model {
+            options: options.clone(),
+            input_schema: (*frame.schema).clone(),
+            preparation: self.preparation,
+            detector: self.detector,
+            calibration,
+            threshold,
+            training,
+        })
+    }
 }
 
 /// Keeps a uniform random sample of at most `capacity` rows of a stream
@@ -247,7 +325,22 @@ fn sample_source(
             ),
         });
     }
-    let mut reservoir = Reservoir::new(options.max_fit_rows, options.seed);
+    if training.normal_only && options.window.is_some() {
+        // The rows left out would join the rows around them into windows
+        // that never happened.
+        return Err(window::WindowError::from(crate::detector::ParamError::new(
+            "normal_only",
+            "must be off with windows",
+            true,
+        ))
+        .into());
+    }
+    // Windows need every row in order; a windowed fit samples windows.
+    let capacity = match options.window {
+        Some(_) => usize::MAX,
+        None => options.max_fit_rows,
+    };
+    let mut reservoir = Reservoir::new(capacity, options.seed);
     let mut retained = Some(Vec::new());
     let mut retained_bytes = 0;
     let mut n_read = 0;
@@ -366,6 +459,12 @@ impl Model {
             .map_err(crate::detector::FitError::from)?;
         options.threshold.validate()?;
         options.prep.validate()?;
+        if let Some(window) = &options.window {
+            window
+                .params
+                .validate()
+                .map_err(window::WindowError::from)?;
+        }
         let input = source.input().to_string();
         let (sample, n_rows_read, _) =
             sample_source(source, options, 0, TrainingRows::default(), on_rows)?;
@@ -391,6 +490,12 @@ impl Model {
             .map_err(crate::detector::FitError::from)?;
         options.threshold.validate()?;
         options.prep.validate()?;
+        if let Some(window) = &options.window {
+            window
+                .params
+                .validate()
+                .map_err(window::WindowError::from)?;
+        }
         let input = source.input().to_string();
         let (sample, n_rows_read, retained) =
             sample_source(source, options, retain_bytes, training, on_rows)?;
@@ -420,6 +525,9 @@ impl Model {
             return Err(Error::NoTrainingRows {
                 input: input.to_string(),
             });
+        }
+        if let Some(window) = &options.window {
+            return Model::fit_windows(frame, options, window, input, n_rows_read);
         }
         let capacity = options.max_fit_rows.max(1);
         if frame.n_rows() > capacity {
@@ -452,28 +560,103 @@ impl Model {
             Some(scores) => scores.to_vec(),
             None => detector.score(matrix.view()),
         };
-        let calibration = ScoreCalibration::fit(&training_scores)?;
-        let threshold = threshold_for(&detector, &calibration, &options.threshold)?;
-        let training = TrainingInfo {
-            input: input.to_string(),
-            n_rows_read,
-            n_rows_sampled: frame.n_rows(),
-            n_rows_fitted: n_rows,
-            n_duplicates_dropped,
-            n_columns: preparation.columns.len(),
-            n_features: preparation.n_outputs(),
-            fitted_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            oddity_version: env!("CARGO_PKG_VERSION").to_string(),
-        };
-        Ok(Model {
-            options: options.clone(),
-            input_schema: (*frame.schema).clone(),
+        let n_features = preparation.n_outputs();
+        let fitted = Fitted {
             preparation,
             detector,
-            calibration,
-            threshold,
-            training,
-        })
+            reference_scores: training_scores,
+            n_points: n_rows,
+            n_duplicates_dropped,
+            n_features,
+        };
+        fitted.into_model(frame, options, input, n_rows_read)
+    }
+
+    /// Fits on the windows of `frame` ([`FitOptions::window`]): the
+    /// preparation on every row, the detector on the windows (a seeded
+    /// uniform sample of `max_fit_rows` of them when there are more), and
+    /// the calibration on the training rows' point scores (the largest
+    /// score of the windows that contain each row), since points, not
+    /// windows, are what the threshold flags.
+    fn fit_windows(
+        frame: &Frame,
+        options: &FitOptions,
+        window: &WindowOptions,
+        input: &str,
+        n_rows_read: u64,
+    ) -> Result<Model, Error> {
+        use crate::detector::ParamError;
+        use window::WindowError;
+        window.params.validate().map_err(WindowError::from)?;
+        if options.detector.is_supervised() {
+            // A label per window would need a rule (any row? the last?)
+            // that no one has asked for yet.
+            return Err(WindowError::from(ParamError::new(
+                "window",
+                "works with unsupervised detectors only",
+                options.detector.name(),
+            ))
+            .into());
+        }
+        if options.prep.drop_duplicates {
+            // Dropping rows would splice windows across the gap.
+            return Err(WindowError::from(ParamError::new(
+                "drop_duplicates",
+                "must be off with windows",
+                true,
+            ))
+            .into());
+        }
+        let mut resolved = options
+            .selection
+            .resolve(&frame.schema, options.prep.time_features)?;
+        let roles: Vec<usize> = [&window.time, &window.entity]
+            .into_iter()
+            .flatten()
+            .filter_map(|name| frame.schema.index_of(name))
+            .collect();
+        resolved.features.retain(|index| !roles.contains(index));
+        if resolved.features.is_empty() {
+            return Err(crate::prep::PrepError::NoFeatures {
+                available: frame.schema.names().collect::<Vec<_>>().join(", "),
+            }
+            .into());
+        }
+        let layout =
+            SeriesLayout::from_frame(frame, window.time.as_deref(), window.entity.as_deref())?;
+        let windows = Windows::new(&layout, &window.params)?;
+        let (preparation, matrix, _) = Preparation::fit(&options.prep, frame, &resolved.features)?;
+        let points = windows.features(&layout, matrix.view(), window.params.representation);
+
+        let capacity = options.max_fit_rows.max(1);
+        let sampled = (points.nrows() > capacity).then(|| {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(options.seed);
+            let mut rows = rand::seq::index::sample(&mut rng, points.nrows(), capacity).into_vec();
+            rows.sort_unstable();
+            points.select(ndarray::Axis(0), &rows)
+        });
+        let fitted = sampled.as_ref().unwrap_or(&points);
+        let detector = options.detector.fit(fitted.view())?;
+        let window_scores = match (&sampled, detector.training_scores()) {
+            (None, Some(scores)) => scores.to_vec(),
+            _ => detector.score_in_sample(points.view()),
+        };
+        let point_scores = windows.point_scores(&layout, &window_scores, frame.n_rows());
+        tracing::debug!(
+            windows = windows.len(),
+            fitted = fitted.nrows(),
+            features = points.ncols(),
+            "fitted on windows"
+        );
+        let fitted = Fitted {
+            preparation,
+            detector,
+            reference_scores: point_scores.score,
+            n_points: fitted.nrows(),
+            n_duplicates_dropped: 0,
+            n_features: points.ncols(),
+        };
+        fitted.into_model(frame, options, input, n_rows_read)
     }
 
     /// Replaces the threshold rule without refitting.
@@ -524,9 +707,15 @@ impl Model {
     /// were seen in training.
     pub fn read_overrides(&self) -> Vec<(String, crate::data::ColumnKind)> {
         let mut overrides = self.preparation.expected_kinds();
-        for name in [&self.options.selection.id, &self.options.selection.label]
-            .into_iter()
-            .flatten()
+        let window = self.options.window.as_ref();
+        for name in [
+            &self.options.selection.id,
+            &self.options.selection.label,
+            &window.and_then(|window| window.time.clone()),
+            &window.and_then(|window| window.entity.clone()),
+        ]
+        .into_iter()
+        .flatten()
         {
             if let Some(field) = self.input_schema.fields.iter().find(|f| &f.name == name) {
                 overrides.push((field.name.clone(), field.kind));
@@ -552,16 +741,26 @@ impl Model {
             "features": self.preparation.outputs.iter().map(|o| &o.name).collect::<Vec<_>>(),
             "id_column": self.options.selection.id,
             "label_column": self.options.selection.label,
+            "window": self.options.window.as_ref().map(|window| serde_json::json!({
+                "width": window.params.width,
+                "stride": window.params.stride,
+                "representation": window.params.representation,
+                "time_column": window.time,
+                "entity_column": window.entity,
+            })),
             "training": self.training,
         })
     }
 
     /// Writes the model atomically (temporary file, fsync, rename).
     pub fn save(&self, path: &Path) -> Result<(), Error> {
-        let payload = postcard::to_stdvec(self).map_err(|error| Error::Encode {
-            path: path.display().to_string(),
-            message: error.to_string(),
-        })?;
+        // Postcard encodes a tuple as its fields one after the other: the
+        // model in its version-1 layout, then the window options.
+        let payload =
+            postcard::to_stdvec(&(self, &self.options.window)).map_err(|error| Error::Encode {
+                path: path.display().to_string(),
+                message: error.to_string(),
+            })?;
         model_file::write(path, &self.header(), &payload)?;
         Ok(())
     }
@@ -573,7 +772,7 @@ impl Model {
         let version = header
             .get("payload_version")
             .and_then(serde_json::Value::as_u64);
-        match version {
+        let version = match version {
             Some(version) if version > u64::from(PAYLOAD_VERSION) => {
                 return Err(Error::Decode {
                     path: shown,
@@ -583,18 +782,26 @@ impl Model {
                     ),
                 });
             }
-            Some(_) => {}
+            Some(version) => version,
             None => {
                 return Err(Error::Decode {
                     path: shown,
                     message: "header has no payload_version; not a model written by oddity".into(),
                 });
             }
-        }
-        postcard::from_bytes(&payload).map_err(|error| Error::Decode {
-            path: shown,
+        };
+        let decode_error = |error: postcard::Error| Error::Decode {
+            path: shown.clone(),
             message: error.to_string(),
-        })
+        };
+        if version < 2 {
+            // Written before windows existed: the model layout alone.
+            return postcard::from_bytes(&payload).map_err(decode_error);
+        }
+        let (mut model, window): (Model, Option<WindowOptions>) =
+            postcard::from_bytes(&payload).map_err(decode_error)?;
+        model.options.window = window;
+        Ok(model)
     }
 }
 
@@ -623,7 +830,27 @@ pub struct ScoredPoint {
     /// Ground truth from the label column, when there is one.
     pub label: Option<bool>,
     pub explanation: Option<Explanation>,
+    /// For a windowed model: the window the score came from.
+    pub window: Option<WindowSpan>,
 }
+
+/// The window a windowed point's score came from: the highest-scoring
+/// window that contains the point.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WindowSpan {
+    /// 1-based data row of the window's first row in time order.
+    pub first_row: u64,
+    /// 1-based data row of the window's last row (`t` in the lag names).
+    pub last_row: u64,
+    /// With an explanation: the window's `(feature, lag)` shares, largest
+    /// first; empty otherwise.
+    pub lags: Vec<LagShare>,
+}
+
+/// Most `(feature, lag)` shares kept per explained window.
+const MAX_LAG_SHARES: usize = 10;
+/// Most `(feature, lag)` shares the reason line names.
+const REASON_LAGS: usize = 3;
 
 /// Scores frames of one schema with a model.
 #[derive(Debug)]
@@ -646,13 +873,14 @@ impl Scorer<'_> {
     }
 
     /// Scores every row of `frame`.
+    ///
+    /// A windowed model needs the whole series in one frame: it cuts
+    /// `frame` into windows as fitting did and gives each row the largest
+    /// score of the windows that contain it (so every row is scored, the
+    /// first and last `width - 1` of a series from fewer windows); a
+    /// series shorter than one window is an error.
     pub fn score(&self, frame: &Frame, which: ExplainWhich) -> Result<Vec<ScoredPoint>, Error> {
         let matrix = self.model.preparation.transform(frame, &self.bound);
-        let scores = if self.in_sample {
-            self.model.detector.score_in_sample(matrix.view())
-        } else {
-            self.model.detector.score(matrix.view())
-        };
         let labels = match self.label {
             Some(index) => Some(
                 labels_from_column(
@@ -667,6 +895,14 @@ impl Scorer<'_> {
             ),
             None => None,
         };
+        let windowed = match &self.model.options.window {
+            Some(options) => Some(WindowedScores::new(self, options, frame, matrix.view())?),
+            None => None,
+        };
+        let scores = match &windowed {
+            Some(windowed) => windowed.points.score.clone(),
+            None => self.detector_scores(matrix.view()),
+        };
         // Building the records (probabilities, ids, explanations) costs as
         // much as a fast detector's scoring at scale, so it runs in parallel
         // too; `collect` keeps the row order.
@@ -680,10 +916,16 @@ impl Scorer<'_> {
                     ExplainWhich::Anomalies => is_anomaly,
                     ExplainWhich::All => true,
                 };
-                let explanation = wanted.then(|| {
-                    let shares = self.model.detector.attribute(matrix.row(row));
-                    explain(&self.model.preparation, &shares, frame, &self.bound, row)
-                });
+                let (explanation, window) = match &windowed {
+                    Some(windowed) => {
+                        let (explanation, span) = windowed.explain(self, frame, row, wanted);
+                        (explanation, Some(span))
+                    }
+                    None => (
+                        wanted.then(|| self.explain_prepared(&matrix, frame, row)),
+                        None,
+                    ),
+                };
                 ScoredPoint {
                     row: frame.first_row + row as u64,
                     id: self.id.map(|index| cell_text(&frame.columns[index], row)),
@@ -692,17 +934,136 @@ impl Scorer<'_> {
                     is_anomaly,
                     label: labels.as_ref().and_then(|labels| labels[row]),
                     explanation,
+                    window,
                 }
             })
             .collect();
         Ok(points)
     }
 
-    /// Explains one row of `frame` regardless of its score.
-    pub fn explain_row(&self, frame: &Frame, row: usize) -> Explanation {
+    /// Explains one row of `frame` regardless of its score (for a windowed
+    /// model, through its highest-scoring window; `frame` is then the
+    /// whole series, and a series shorter than one window is an error).
+    pub fn explain_row(&self, frame: &Frame, row: usize) -> Result<Explanation, Error> {
         let matrix = self.model.preparation.transform(frame, &self.bound);
+        match &self.model.options.window {
+            Some(options) => {
+                let windowed = WindowedScores::new(self, options, frame, matrix.view())?;
+                let (explanation, _) = windowed.explain(self, frame, row, true);
+                Ok(explanation.expect("an explanation was asked for"))
+            }
+            None => Ok(self.explain_prepared(&matrix, frame, row)),
+        }
+    }
+
+    fn detector_scores(&self, points: ndarray::ArrayView2<'_, f64>) -> Vec<f64> {
+        if self.in_sample {
+            self.model.detector.score_in_sample(points)
+        } else {
+            self.model.detector.score(points)
+        }
+    }
+
+    fn explain_prepared(
+        &self,
+        matrix: &ndarray::Array2<f64>,
+        frame: &Frame,
+        row: usize,
+    ) -> Explanation {
         let shares = self.model.detector.attribute(matrix.row(row));
         explain(&self.model.preparation, &shares, frame, &self.bound, row)
+    }
+}
+
+/// The windows of one frame scored by a windowed model.
+struct WindowedScores<'o> {
+    options: &'o WindowOptions,
+    layout: SeriesLayout,
+    windows: Windows,
+    features: ndarray::Array2<f64>,
+    points: window::PointScores,
+}
+
+impl<'o> WindowedScores<'o> {
+    fn new(
+        scorer: &Scorer<'_>,
+        options: &'o WindowOptions,
+        frame: &Frame,
+        matrix: ndarray::ArrayView2<'_, f64>,
+    ) -> Result<WindowedScores<'o>, Error> {
+        let layout =
+            SeriesLayout::from_frame(frame, options.time.as_deref(), options.entity.as_deref())?;
+        let windows = Windows::new(&layout, &options.params)?;
+        let features = windows.features(&layout, matrix, options.params.representation);
+        let window_scores = scorer.detector_scores(features.view());
+        let points = windows.point_scores(&layout, &window_scores, frame.n_rows());
+        Ok(WindowedScores {
+            options,
+            layout,
+            windows,
+            features,
+            points,
+        })
+    }
+
+    /// The span of `row`'s window and, when `wanted`, the explanation:
+    /// the window's attribution summed over lags describes the columns
+    /// (their values at `row`), and the reason names the window and its
+    /// largest `(feature, lag)` shares.
+    fn explain(
+        &self,
+        scorer: &Scorer<'_>,
+        frame: &Frame,
+        row: usize,
+        wanted: bool,
+    ) -> (Option<Explanation>, WindowSpan) {
+        let window = self.points.window[row];
+        let rows = self.windows.rows(&self.layout, window);
+        let row_number = |index: usize| frame.first_row + index as u64;
+        let mut span = WindowSpan {
+            first_row: row_number(rows[0]),
+            last_row: row_number(rows[rows.len() - 1]),
+            lags: Vec::new(),
+        };
+        if !wanted {
+            return (None, span);
+        }
+        let preparation = &scorer.model.preparation;
+        // FIXME: every explained row recomputes its window's attribution,
+        // up to 2 * width - 1 times per window; computing it once per
+        // distinct window (in parallel, before the rows) would remove the
+        // repeats.
+        let shares = scorer.model.detector.attribute(self.features.row(window));
+        let names: Vec<String> = preparation.outputs.iter().map(|o| o.name.clone()).collect();
+        let mut lags = window::lag_shares(
+            &shares,
+            &names,
+            self.options.params.width,
+            self.options.params.representation,
+        );
+        lags.truncate(MAX_LAG_SHARES);
+        let output_shares = window::feature_shares(&shares, names.len());
+        let mut explanation = explain(preparation, &output_shares, frame, &scorer.bound, row);
+        let top: Vec<String> = lags
+            .iter()
+            .take(REASON_LAGS)
+            .map(|lag| format!("{} ({:.0}%)", lag.name, lag.share * 100.0))
+            .collect();
+        explanation.reason = if top.is_empty() {
+            format!(
+                "the window of rows {} to {} is unusual as a whole",
+                span.first_row, span.last_row
+            )
+        } else {
+            format!(
+                "the window of rows {} to {} is unusual as a whole, most in {}",
+                span.first_row,
+                span.last_row,
+                top.join(", ")
+            )
+        };
+        span.lags = lags;
+        (Some(explanation), span)
     }
 }
 
@@ -913,7 +1274,7 @@ mod tests {
         ]);
         let model = Model::fit_frame(&data, &FitOptions::default(), "test", 1000).unwrap();
         let scorer = model.scorer(&data.schema).unwrap();
-        let explanation = scorer.explain_row(&data, 500);
+        let explanation = scorer.explain_row(&data, 500).unwrap();
         assert_eq!(
             explanation.contributions[0].column, "kind",
             "{explanation:?}"

@@ -166,6 +166,21 @@ impl Frame {
         }
     }
 
+    /// A frame of the named columns, starting at row 1; the schema takes
+    /// each column's kind. Columns must be of one length (not checked here;
+    /// [`Frame::n_rows`] reads the first).
+    pub fn from_columns(columns: Vec<(&str, ColumnData)>) -> Self {
+        let fields = columns
+            .iter()
+            .map(|(name, data)| super::schema::Field::new(*name, data.kind()))
+            .collect();
+        Frame {
+            schema: Arc::new(Schema::new(fields)),
+            columns: columns.into_iter().map(|(_, data)| data).collect(),
+            first_row: 1,
+        }
+    }
+
     /// Number of rows; 0 for a frame without columns.
     pub fn n_rows(&self) -> usize {
         self.columns.first().map_or(0, ColumnData::len)

@@ -6,12 +6,17 @@
 //! - [`grid`]: timestamps regularised onto an even grid, gaps filled,
 //!   the period inferred;
 //! - [`seasonal`]: seasonal hybrid ESD, the three together as one
-//!   detector ([`seasonal::detect`]).
+//!   detector ([`seasonal::detect`]);
+//! - [`window`]: sliding windows of a series (one per entity) as feature
+//!   vectors, so that any batch detector finds collective anomalies (runs of
+//!   points that are each normal but abnormal together), with the windows'
+//!   scores and attributions mapped back to points, lags and features.
 
 pub mod esd;
 pub mod grid;
 pub mod seasonal;
 pub mod stl;
+pub mod window;
 
 #[cfg(test)]
 pub(crate) mod reference_data;
