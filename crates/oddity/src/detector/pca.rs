@@ -341,7 +341,7 @@ impl Pca {
 /// A feature's standardisation scale: its standard deviation, or 1 when
 /// the variance is within rounding of zero (scikit-learn's
 /// `_is_constant_feature` bound), so constant features stay finite.
-fn standard_scale(variance: f64, mean: f64, n: f64) -> f64 {
+pub(super) fn standard_scale(variance: f64, mean: f64, n: f64) -> f64 {
     let eps = f64::EPSILON;
     let rounding = n * eps * variance + (n * mean * eps).powi(2);
     if variance <= rounding {
