@@ -48,12 +48,11 @@
 use ndarray::{ArrayView1, ArrayView2};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::mahalanobis::{check_points, non_finite_shares};
 use super::pca::standard_scale;
-use super::{Detector, FitError, ParamError, normalise_shares};
+use super::{Detector, FitError, ParamError, normalise_shares, score_rows};
 
 #[cfg(feature = "autoencoder")]
 mod train;
@@ -133,7 +132,11 @@ impl AutoencoderParams {
             ));
         }
         if !(self.dropout >= 0.0 && self.dropout < 1.0) {
-            return Err(ParamError::new("dropout", "must be in [0, 1)", self.dropout));
+            return Err(ParamError::new(
+                "dropout",
+                "must be in [0, 1)",
+                self.dropout,
+            ));
         }
         if self.epochs == 0 || self.epochs > MAX_EPOCHS {
             return Err(ParamError::new(
@@ -305,7 +308,11 @@ impl Autoencoder {
     }
 
     #[cfg(feature = "autoencoder")]
-    fn train(&mut self, standardised: &[f32], rng: &mut Xoshiro256PlusPlus) -> Result<(), FitError> {
+    fn train(
+        &mut self,
+        standardised: &[f32],
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> Result<(), FitError> {
         let (layers, losses) = train::train(&self.params, &self.layers, standardised, rng)?;
         self.layers = layers;
         self.epoch_losses = losses;
@@ -404,23 +411,14 @@ impl Detector for Autoencoder {
     }
 
     fn score(&self, points: ArrayView2<'_, f64>) -> Vec<f64> {
-        if points.ncols() != self.n_features {
-            return vec![f64::NAN; points.nrows()];
-        }
-        let points = points.as_standard_layout();
-        let data = points.as_slice().expect("standard layout is contiguous");
         let d = self.n_features;
-        let mut scores = vec![0.0; points.nrows()];
-        scores
-            .par_chunks_mut(SCORE_BLOCK_ROWS)
-            .zip(data.par_chunks(SCORE_BLOCK_ROWS * d))
-            .for_each(|(out, block)| {
-                let mut buffers = Buffers::new(d);
-                for (score, row) in out.iter_mut().zip(block.chunks_exact(d)) {
-                    *score = self.score_point(row, &mut buffers);
-                }
-            });
-        scores
+        score_rows(
+            points,
+            d,
+            SCORE_BLOCK_ROWS,
+            || Buffers::new(d),
+            |buffers, row| self.score_point(row, buffers),
+        )
     }
 
     fn attribute(&self, point: ArrayView1<'_, f64>) -> Vec<f64> {
@@ -524,7 +522,10 @@ mod tests {
         );
         let odd = ndarray::array![[0.0, f64::NAN], [1.0, 1.0], [2.0, 2.0]];
         let error = Autoencoder::fit(&params, odd.view()).unwrap_err();
-        assert!(error.to_string().ends_with("points must be finite"), "{error}");
+        assert!(
+            error.to_string().ends_with("points must be finite"),
+            "{error}"
+        );
     }
 
     #[cfg(not(feature = "autoencoder"))]
@@ -712,11 +713,9 @@ mod tests {
 
         #[test]
         fn planted_feature_ranks_first_in_attribution() {
-            let detector = Autoencoder::fit(
-                &AutoencoderParams::default(),
-                gaussian(2000, 5, 7).view(),
-            )
-            .unwrap();
+            let detector =
+                Autoencoder::fit(&AutoencoderParams::default(), gaussian(2000, 5, 7).view())
+                    .unwrap();
             for planted in 0..5 {
                 let mut probe = vec![0.1; 5];
                 probe[planted] = 7.0;
@@ -755,9 +754,13 @@ mod tests {
         #[test]
         fn unscaled_features_are_standardised_first() {
             let mut points = correlated(1000, 5);
-            points.row_mut(17).assign(&ndarray::array![0.0, 0.0, 0.0, 2.5, 0.0, 0.0]);
+            points
+                .row_mut(17)
+                .assign(&ndarray::array![0.0, 0.0, 0.0, 2.5, 0.0, 0.0]);
             let mut unscaled = points.clone();
-            unscaled.column_mut(1).mapv_inplace(|value| 1e6 * value + 3e7);
+            unscaled
+                .column_mut(1)
+                .mapv_inplace(|value| 1e6 * value + 3e7);
             unscaled.column_mut(4).mapv_inplace(|value| 1e-3 * value);
             for points in [&points, &unscaled] {
                 let scores = Autoencoder::fit(&quick(), points.view())
@@ -814,7 +817,9 @@ mod tests {
             };
             let error = Autoencoder::fit(&params, correlated(300, 6).view()).unwrap_err();
             assert!(
-                error.to_string().contains("lower learning_rate (now 1000000000000000000000000000000)"),
+                error
+                    .to_string()
+                    .contains("lower learning_rate (now 1000000000000000000000000000000)"),
                 "{error}"
             );
         }

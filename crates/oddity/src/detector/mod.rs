@@ -107,7 +107,9 @@ pub enum FitError {
     LabelCount { n_points: usize, n_labels: usize },
     /// The detector's training code was left out of this build by a cargo
     /// feature; fitted models of it still load and score.
-    #[error("the {detector} detector cannot be trained by this build: rebuild with --features {feature}")]
+    #[error(
+        "the {detector} detector cannot be trained by this build: rebuild with --features {feature}"
+    )]
     NotBuilt {
         detector: &'static str,
         feature: &'static str,
@@ -539,9 +541,58 @@ pub fn detector_by_name(name: &str) -> Option<DetectorParams> {
 /// Every name [`detector_by_name`] knows, for help and error messages;
 /// the last three are supervised and need labels (keep them last).
 pub const DETECTOR_NAMES: &[&str] = &[
-    "iforest", "eif", "ecod", "copod", "hbos", "knn", "lof", "pca", "mcd", "kmeans", "ocsvm",
-    "dbscan", "auto", "autoencoder", "logistic", "tree", "forest",
+    "iforest",
+    "eif",
+    "ecod",
+    "copod",
+    "hbos",
+    "knn",
+    "lof",
+    "pca",
+    "mcd",
+    "kmeans",
+    "ocsvm",
+    "dbscan",
+    "auto",
+    "autoencoder",
+    "logistic",
+    "tree",
+    "forest",
 ];
+
+/// Scores the rows of `points` in parallel blocks of `block_rows`, each
+/// block with its own working state from `state` (buffers reused from row
+/// to row); a matrix with the wrong number of columns scores NaN. A row's
+/// score depends on the row alone, so the thread count never changes it.
+pub(crate) fn score_rows<S>(
+    points: ArrayView2<'_, f64>,
+    n_features: usize,
+    block_rows: usize,
+    state: impl Fn() -> S + Sync,
+    score: impl Fn(&mut S, &[f64]) -> f64 + Sync,
+) -> Vec<f64> {
+    use rayon::prelude::*;
+
+    if points.ncols() != n_features {
+        return vec![f64::NAN; points.nrows()];
+    }
+    let points = points.as_standard_layout();
+    let data = points.as_slice().expect("standard layout is contiguous");
+    let mut scores = vec![0.0; points.nrows()];
+    if n_features == 0 {
+        return scores;
+    }
+    scores
+        .par_chunks_mut(block_rows)
+        .zip(data.par_chunks(block_rows * n_features))
+        .for_each(|(out, block)| {
+            let mut working = state();
+            for (value, row) in out.iter_mut().zip(block.chunks_exact(n_features)) {
+                *value = score(&mut working, row);
+            }
+        });
+    scores
+}
 
 /// Normalises non-negative raw attributions to shares summing to 1.
 pub(crate) fn normalise_shares(mut raw: Vec<f64>) -> Vec<f64> {
@@ -599,7 +650,10 @@ mod tests {
         let DetectorParams::Autoencoder(inner) = &changed else {
             panic!("still an autoencoder: {changed:?}");
         };
-        assert_eq!((inner.hidden_layers.as_slice(), inner.epochs), (&[16, 8][..], 3));
+        assert_eq!(
+            (inner.hidden_layers.as_slice(), inner.epochs),
+            (&[16, 8][..], 3)
+        );
         let error = params
             .with_settings(&[("hidden_layers".into(), "[]".into())])
             .unwrap_err();

@@ -164,7 +164,13 @@ fn dropout_mask(
 ) -> candle_core::Result<Tensor> {
     let kept = (1.0 / (1.0 - dropout)) as f32;
     let mask: Vec<f32> = (0..rows * columns)
-        .map(|_| if rng.random::<f64>() < dropout { 0.0 } else { kept })
+        .map(|_| {
+            if rng.random::<f64>() < dropout {
+                0.0
+            } else {
+                kept
+            }
+        })
         .collect();
     Tensor::from_vec(mask, (rows, columns), &Device::Cpu)
 }
