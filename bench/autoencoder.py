@@ -234,8 +234,10 @@ def render(results, absent, speed_result, seeds, pyod_default, runtime_s):
     for result in results:
         for side, error in result["errors"].items():
             lines.append(f"- {result['name']}: {side} failed: {error}")
-    for name, reason in absent:
-        lines.append(f"- {name}: not run ({reason})")
+    if absent:
+        lines.append(
+            f"- not run: {len(absent)} ADBench sets that the data folder lacks "
+            f"({', '.join(name for name, _ in absent)}).")
     if speed_result:
         lines += [
             "",
