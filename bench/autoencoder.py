@@ -20,7 +20,8 @@ script imports):
 - ROC-AUC of the test scores (oddity: mean squared reconstruction error;
   PyOD: its Euclidean norm, which ranks the same).
 - times: oddity is two processes (`fit` reads, prepares and trains;
-  `score` reads, scores and writes every row), 1 thread; PyOD is
+  `score` reads, scores and writes every row) with `--threads 1` (candle's
+  matrix products still use every core); PyOD is
   `fit` + `decision_function` inside this process on arrays already in
   memory, torch with 1 thread. Seeds differ between the tools (their
   generators differ), so per-dataset gaps include seed noise.
@@ -189,7 +190,9 @@ def render(results, absent, speed_result, seeds, pyod_default, runtime_s):
         "",
         "Times per split: oddity is `oddity fit` + `oddity score` as two "
         "processes (reading the CSV, preparing, training, scoring and "
-        "writing every row), one thread; PyOD is `fit` + `decision_function` "
+        "writing every row) with `--threads 1` (candle's matrix products still "
+        "use every core unless `RAYON_NUM_THREADS=1`, see the README); PyOD is "
+        "`fit` + `decision_function` "
         "on arrays already in memory, torch with one thread. The two tools "
         "draw different random numbers for the same seed, so per-dataset "
         "gaps include seed noise.",
