@@ -35,9 +35,10 @@
 //! unseedable CPU generator, so a fixed seed gives the same model on the
 //! same machine. Candle's matrix products may split work over threads
 //! (`RAYON_NUM_THREADS`, else every core); the split is over output
-//! blocks, and the tests find identical models with one thread and with
-//! all, but bit-identical training across thread counts and processors is
-//! not promised by candle. Initial weights and biases are uniform in
+//! blocks, and `oddity detect` gave byte-identical output with
+//! `RAYON_NUM_THREADS=1` and `=2` on the machine tried (a check by hand:
+//! tests cannot set the variable), but bit-identical training across
+//! thread counts and processors is not promised by candle. Initial weights and biases are uniform in
 //! `±1/sqrt(fan_in)`, PyTorch's default for linear layers.
 //!
 //! Candle's matrix products take their thread count from the environment
