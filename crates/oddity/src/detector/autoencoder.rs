@@ -255,7 +255,7 @@ pub struct Autoencoder {
     scale: Vec<f64>,
     /// Encoder then decoder; ReLU after every layer but the last.
     layers: Vec<DenseLayer>,
-    /// Mean training loss of each epoch (with dropout), for `inspect`.
+    /// Mean training loss of each epoch (with dropout), for diagnosis.
     epoch_losses: Vec<f64>,
 }
 
