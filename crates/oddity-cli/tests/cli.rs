@@ -1604,3 +1604,94 @@ fn window_errors_name_the_lengths_and_the_limits() {
         .assert()
         .code(2);
 }
+
+/// Rows of three columns where `c` is `a + b` up to a small wiggle, with
+/// row 123 breaking that rule while each of its values stays typical.
+fn sum_rule_rows() -> String {
+    let mut text = String::from("id,a,b,c\n");
+    for row in 0..400 {
+        let a = ((row * 7919) % 101) as f64 / 25.0 - 2.0;
+        let b = ((row as f64) * 0.73).sin() * 2.0;
+        let wiggle = ((row * 104_729) % 17) as f64 * 0.01;
+        let c = if row == 123 { 3.5 } else { a + b + wiggle };
+        let a = if row == 123 { -1.5 } else { a };
+        let b = if row == 123 { -1.5 } else { b };
+        text.push_str(&format!("r{row},{a:.4},{b:.4},{c:.4}\n"));
+    }
+    text
+}
+
+#[cfg(feature = "autoencoder")]
+#[test]
+fn autoencoder_flags_a_row_that_breaks_the_columns_rule() {
+    let dir = TempDir::new().unwrap();
+    let data = write_file(&dir, "rule.csv", sum_rule_rows().as_bytes());
+    let params = ["--detector", "autoencoder", "--id", "id"];
+    let detected = stdout_of(
+        oddity()
+            .arg("detect")
+            .arg(&data)
+            .args(params)
+            .args(["--format", "csv"]),
+    );
+    let rows: Vec<Vec<String>> = detected
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').map(str::to_string).collect())
+        .collect();
+    assert_eq!(rows.len(), 400);
+    let score = |row: &Vec<String>| row[2].parse::<f64>().unwrap();
+    let top = rows
+        .iter()
+        .max_by(|a, b| score(a).total_cmp(&score(b)))
+        .unwrap();
+    assert_eq!((top[1].as_str(), top[4].as_str()), ("r123", "1"), "{top:?}");
+    // Far above every other row: the rule is learnt, not just the ranges.
+    let runner_up = rows
+        .iter()
+        .filter(|row| row[1] != "r123")
+        .map(score)
+        .fold(0.0, f64::max);
+    assert!(score(top) > 5.0 * runner_up, "{top:?} {runner_up}");
+
+    // fit + score with the saved model gives the scores detect gave.
+    let model = dir.path().join("ae.oddity");
+    stdout_of(
+        oddity()
+            .arg("fit")
+            .arg(&data)
+            .args(params)
+            .arg("-o")
+            .arg(&model),
+    );
+    let scored = stdout_of(
+        oddity()
+            .arg("score")
+            .arg(&model)
+            .arg(&data)
+            .args(["--id", "id", "--format", "csv"]),
+    );
+    let scores = |text: &str| -> Vec<String> {
+        text.lines()
+            .skip(1)
+            .map(|line| line.split(',').nth(2).unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(scores(&scored), scores(&detected));
+}
+
+#[cfg(not(feature = "autoencoder"))]
+#[test]
+fn autoencoder_training_without_the_feature_says_how_to_rebuild() {
+    let dir = TempDir::new().unwrap();
+    let data = write_file(&dir, "rule.csv", sum_rule_rows().as_bytes());
+    oddity()
+        .arg("detect")
+        .arg(&data)
+        .args(["--detector", "autoencoder"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "rebuild with --features autoencoder",
+        ));
+}

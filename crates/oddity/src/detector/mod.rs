@@ -16,6 +16,7 @@
 //! trait objects so that a model file can be decoded without a registry of
 //! types; adding a family means adding one variant to each.
 
+mod autoencoder;
 mod copod;
 mod dbscan;
 mod ecdf;
@@ -32,6 +33,7 @@ mod ocsvm;
 mod pca;
 mod smo;
 
+pub use autoencoder::{Autoencoder, AutoencoderParams};
 pub use copod::{Copod, CopodParams};
 pub use dbscan::{Dbscan, DbscanClustering, DbscanParams};
 pub use ecod::{Ecod, EcodParams};
@@ -103,6 +105,22 @@ pub enum FitError {
     /// The labels do not line up with the points.
     #[error("got {n_labels} labels for {n_points} points")]
     LabelCount { n_points: usize, n_labels: usize },
+    /// The detector's training code was left out of this build by a cargo
+    /// feature; fitted models of it still load and score.
+    #[error(
+        "the {detector} detector cannot be trained by this build: rebuild with --features {feature}"
+    )]
+    NotBuilt {
+        detector: &'static str,
+        feature: &'static str,
+    },
+    /// Training ran but failed (the loss diverged, or the training library
+    /// reported an error).
+    #[error("training the {detector} detector failed: {reason}")]
+    Training {
+        detector: &'static str,
+        reason: String,
+    },
 }
 
 /// A fitted batch detector.
@@ -179,6 +197,9 @@ pub enum DetectorParams {
     DecisionTree(DecisionTreeParams),
     /// Supervised: a random forest of CART trees.
     RandomForest(RandomForestParams),
+    /// A dense autoencoder's reconstruction error (training needs the
+    /// crate feature `autoencoder`).
+    Autoencoder(AutoencoderParams),
 }
 
 impl Default for DetectorParams {
@@ -206,6 +227,7 @@ impl DetectorParams {
             DetectorParams::LogisticRegression(params) => params.validate(),
             DetectorParams::DecisionTree(params) => params.validate(),
             DetectorParams::RandomForest(params) => params.validate(),
+            DetectorParams::Autoencoder(params) => params.validate(),
         }
     }
 
@@ -283,6 +305,9 @@ impl DetectorParams {
                     params, points, labels,
                 )?))
             }
+            DetectorParams::Autoencoder(params) => Ok(FittedDetector::Autoencoder(
+                Autoencoder::fit(params, points)?,
+            )),
         }
     }
 
@@ -304,6 +329,7 @@ impl DetectorParams {
             DetectorParams::LogisticRegression(params) => params.name(),
             DetectorParams::DecisionTree(params) => params.name(),
             DetectorParams::RandomForest(params) => params.name(),
+            DetectorParams::Autoencoder(params) => params.name(),
         }
     }
 
@@ -369,6 +395,7 @@ pub enum FittedDetector {
     LogisticRegression(LogisticRegression),
     DecisionTree(DecisionTree),
     RandomForest(RandomForest),
+    Autoencoder(Autoencoder),
 }
 
 impl FittedDetector {
@@ -400,6 +427,7 @@ impl FittedDetector {
             FittedDetector::LogisticRegression(detector) => detector,
             FittedDetector::DecisionTree(detector) => detector,
             FittedDetector::RandomForest(detector) => detector,
+            FittedDetector::Autoencoder(detector) => detector,
         }
     }
 
@@ -436,6 +464,9 @@ impl FittedDetector {
             }
             FittedDetector::RandomForest(detector) => {
                 DetectorParams::RandomForest(detector.params().clone())
+            }
+            FittedDetector::Autoencoder(detector) => {
+                DetectorParams::Autoencoder(detector.params().clone())
             }
         }
     }
@@ -496,6 +527,7 @@ pub fn detector_by_name(name: &str) -> Option<DetectorParams> {
         "ocsvm" | "one_class_svm" => DetectorParams::OneClassSvm(OneClassSvmParams::default()),
         "dbscan" => DetectorParams::Dbscan(DbscanParams::default()),
         "auto" | "ensemble" => DetectorParams::Ensemble(auto_params()),
+        "autoencoder" | "ae" => DetectorParams::Autoencoder(AutoencoderParams::default()),
         "logistic" | "logistic_regression" => {
             DetectorParams::LogisticRegression(LogisticRegressionParams::default())
         }
@@ -507,11 +539,60 @@ pub fn detector_by_name(name: &str) -> Option<DetectorParams> {
 }
 
 /// Every name [`detector_by_name`] knows, for help and error messages;
-/// the last three are supervised and need labels.
+/// the last three are supervised and need labels (keep them last).
 pub const DETECTOR_NAMES: &[&str] = &[
-    "iforest", "eif", "ecod", "copod", "hbos", "knn", "lof", "pca", "mcd", "kmeans", "ocsvm",
-    "dbscan", "auto", "logistic", "tree", "forest",
+    "iforest",
+    "eif",
+    "ecod",
+    "copod",
+    "hbos",
+    "knn",
+    "lof",
+    "pca",
+    "mcd",
+    "kmeans",
+    "ocsvm",
+    "dbscan",
+    "auto",
+    "autoencoder",
+    "logistic",
+    "tree",
+    "forest",
 ];
+
+/// Scores the rows of `points` in parallel blocks of `block_rows`, each
+/// block with its own working state from `state` (buffers reused from row
+/// to row); a matrix with the wrong number of columns scores NaN. A row's
+/// score depends on the row alone, so the thread count never changes it.
+pub(crate) fn score_rows<S>(
+    points: ArrayView2<'_, f64>,
+    n_features: usize,
+    block_rows: usize,
+    state: impl Fn() -> S + Sync,
+    score: impl Fn(&mut S, &[f64]) -> f64 + Sync,
+) -> Vec<f64> {
+    use rayon::prelude::*;
+
+    if points.ncols() != n_features {
+        return vec![f64::NAN; points.nrows()];
+    }
+    let points = points.as_standard_layout();
+    let data = points.as_slice().expect("standard layout is contiguous");
+    let mut scores = vec![0.0; points.nrows()];
+    if n_features == 0 {
+        return scores;
+    }
+    scores
+        .par_chunks_mut(block_rows)
+        .zip(data.par_chunks(block_rows * n_features))
+        .for_each(|(out, block)| {
+            let mut working = state();
+            for (value, row) in out.iter_mut().zip(block.chunks_exact(n_features)) {
+                *value = score(&mut working, row);
+            }
+        });
+    scores
+}
 
 /// Normalises non-negative raw attributions to shares summing to 1.
 pub(crate) fn normalise_shares(mut raw: Vec<f64>) -> Vec<f64> {
@@ -554,6 +635,32 @@ mod tests {
             .with_settings(&[("n_trees".into(), "many".into())])
             .unwrap_err();
         assert!(error.to_string().contains("wrong type"), "{error}");
+    }
+
+    #[test]
+    fn autoencoder_layers_are_set_as_json_lists() {
+        let params = detector_by_name("ae").unwrap();
+        assert_eq!(params.name(), "autoencoder");
+        let changed = params
+            .with_settings(&[
+                ("hidden_layers".into(), "[16, 8]".into()),
+                ("epochs".into(), "3".into()),
+            ])
+            .unwrap();
+        let DetectorParams::Autoencoder(inner) = &changed else {
+            panic!("still an autoencoder: {changed:?}");
+        };
+        assert_eq!(
+            (inner.hidden_layers.as_slice(), inner.epochs),
+            (&[16, 8][..], 3)
+        );
+        let error = params
+            .with_settings(&[("hidden_layers".into(), "[]".into())])
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "hidden_layers must list 1 to 16 widths, got []"
+        );
     }
 
     #[test]

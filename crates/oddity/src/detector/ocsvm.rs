@@ -87,7 +87,7 @@ use serde::{Deserialize, Serialize};
 
 use super::mahalanobis::{check_points, non_finite_shares, sorted_eigen};
 use super::smo::{self, CachedRows, DenseRows};
-use super::{Detector, FitError, ParamError, normalise_shares};
+use super::{Detector, FitError, ParamError, normalise_shares, score_rows};
 
 /// Rows scored together by one rayon task.
 const SCORE_BLOCK_ROWS: usize = 256;
@@ -646,22 +646,13 @@ impl Detector for OneClassSvm {
     }
 
     fn score(&self, points: ArrayView2<'_, f64>) -> Vec<f64> {
-        if points.ncols() != self.n_features {
-            return vec![f64::NAN; points.nrows()];
-        }
-        let points = points.as_standard_layout();
-        let data = points.as_slice().expect("standard layout is contiguous");
-        let d = self.n_features;
-        let mut scores = vec![0.0; points.nrows()];
-        scores
-            .par_chunks_mut(SCORE_BLOCK_ROWS)
-            .zip(data.par_chunks(SCORE_BLOCK_ROWS * d))
-            .for_each(|(out, block)| {
-                for (score, row) in out.iter_mut().zip(block.chunks_exact(d)) {
-                    *score = self.score_one(row);
-                }
-            });
-        scores
+        score_rows(
+            points,
+            self.n_features,
+            SCORE_BLOCK_ROWS,
+            || (),
+            |(), row| self.score_one(row),
+        )
     }
 
     fn attribute(&self, point: ArrayView1<'_, f64>) -> Vec<f64> {

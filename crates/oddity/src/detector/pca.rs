@@ -48,11 +48,10 @@
 
 use nalgebra::DMatrix;
 use ndarray::{ArrayView1, ArrayView2};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::mahalanobis::{Moments, Rows, check_points, dot, non_finite_shares, sorted_eigen};
-use super::{Detector, FitError, ParamError, normalise_shares};
+use super::{Detector, FitError, ParamError, normalise_shares, score_rows};
 
 /// Rows scored together by one rayon task.
 const SCORE_BLOCK_ROWS: usize = 4096;
@@ -341,7 +340,7 @@ impl Pca {
 /// A feature's standardisation scale: its standard deviation, or 1 when
 /// the variance is within rounding of zero (scikit-learn's
 /// `_is_constant_feature` bound), so constant features stay finite.
-fn standard_scale(variance: f64, mean: f64, n: f64) -> f64 {
+pub(super) fn standard_scale(variance: f64, mean: f64, n: f64) -> f64 {
     let eps = f64::EPSILON;
     let rounding = n * eps * variance + (n * mean * eps).powi(2);
     if variance <= rounding {
@@ -361,24 +360,17 @@ impl Detector for Pca {
     }
 
     fn score(&self, points: ArrayView2<'_, f64>) -> Vec<f64> {
-        if points.ncols() != self.n_features {
-            return vec![f64::NAN; points.nrows()];
-        }
-        let points = points.as_standard_layout();
-        let data = points.as_slice().expect("standard layout is contiguous");
         let d = self.n_features;
-        let mut scores = vec![0.0; points.nrows()];
-        scores
-            .par_chunks_mut(SCORE_BLOCK_ROWS)
-            .zip(data.par_chunks(SCORE_BLOCK_ROWS * d))
-            .for_each(|(out, block)| {
-                let mut u = vec![0.0; d];
-                for (score, row) in out.iter_mut().zip(block.chunks_exact(d)) {
-                    self.standardised(row, &mut u);
-                    *score = self.score_standardised(&u);
-                }
-            });
-        scores
+        score_rows(
+            points,
+            d,
+            SCORE_BLOCK_ROWS,
+            || vec![0.0; d],
+            |u, row| {
+                self.standardised(row, u);
+                self.score_standardised(u)
+            },
+        )
     }
 
     fn attribute(&self, point: ArrayView1<'_, f64>) -> Vec<f64> {
