@@ -1192,6 +1192,7 @@ pub fn labels_from_column(
 mod tests {
     use super::*;
     use crate::data::{ColumnKind, Field};
+    use crate::detector::FitError;
     use crate::explain::Direction;
     use proptest::prelude::*;
     use rand_distr::{Distribution, StandardNormal};
@@ -1345,7 +1346,12 @@ mod tests {
                 },
                 ..FitOptions::default()
             };
-            let model = Model::fit_frame(&data, &options, "test", 600).unwrap();
+            let model = match Model::fit_frame(&data, &options, "test", 600) {
+                // A detector whose training needs a crate feature this
+                // build lacks; its own tests cover it under the feature.
+                Err(Error::Fit(FitError::NotBuilt { .. })) => continue,
+                fitted => fitted.unwrap(),
+            };
             let path = dir.path().join(format!("{name}.oddity"));
             model.save(&path).unwrap();
             let loaded = Model::load(&path).unwrap();
