@@ -248,6 +248,17 @@ pub struct StreamArgs {
     /// Most recent scores the adaptive threshold is fitted on.
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     pub window: usize,
+    /// Set the threshold by SPOT (Siffer et al. 2017) instead: flag a score
+    /// that a normal score would exceed with probability below RISK (for
+    /// example 1e-4), under a generalized Pareto tail fitted to the scores
+    /// above their 0.98 quantile and refitted as the stream goes. Calibrates
+    /// on 1,000 scores after the warm-up.
+    #[arg(long, value_name = "RISK", conflicts_with_all = ["rule", "model"])]
+    pub spot: Option<f64>,
+    /// With --spot: judge each score against the mean of the last N normal
+    /// scores (DSPOT), so that a drifting score level raises no alarms.
+    #[arg(long, value_name = "N", requires = "spot")]
+    pub spot_depth: Option<usize>,
     /// Continue from this saved stream state (detector, threshold, open
     /// incident); its columns and detector settings are used.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["params", "features", "exclude"])]

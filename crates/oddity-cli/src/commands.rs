@@ -776,6 +776,11 @@ fn stream(args: StreamArgs, quiet: bool) -> anyhow::Result<()> {
                     window: args.window,
                     warmup: args.warmup,
                     cooldown: args.cooldown,
+                    spot: args.spot.map(|risk| oddity::spot::SpotParams {
+                        risk,
+                        depth: args.spot_depth.unwrap_or(0),
+                        ..oddity::spot::SpotParams::default()
+                    }),
                     ..StreamThresholdParams::default()
                 },
                 likelihood: args

@@ -1695,3 +1695,59 @@ fn autoencoder_training_without_the_feature_says_how_to_rebuild() {
             "rebuild with --features autoencoder",
         ));
 }
+
+#[test]
+fn stream_spot_flags_a_spike_after_its_calibration() {
+    let dir = TempDir::new().unwrap();
+    let mut text = String::from("value\n");
+    for row in 0..3000 {
+        let wiggle = ((row * 7919) % 13) as f64 * 0.15 + ((row as f64) * 0.37).sin() * 0.5;
+        let spike = if row == 2500 { 25.0 } else { 0.0 };
+        text.push_str(&format!("{:.3}\n", 10.0 + wiggle + spike));
+    }
+    let data = write_file(&dir, "data.csv", text.as_bytes());
+
+    let output = stdout_of(
+        oddity()
+            .args(["stream"])
+            .arg(&data)
+            .args(["--warmup", "100", "--spot", "1e-3"]),
+    );
+    let records: Vec<serde_json::Value> = output
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(records.len(), 3000);
+    // Warm-up, then 1,000 scores of calibration: no threshold before.
+    assert!(records[..1100].iter().all(|r| r["threshold"].is_null()));
+    assert!(records[1100]["threshold"].is_number(), "{}", records[1100]);
+    assert_eq!(records[2500]["is_anomaly"], true, "{}", records[2500]);
+    let others = records
+        .iter()
+        .enumerate()
+        .filter(|(row, r)| r["is_anomaly"] == true && *row != 2500)
+        .count();
+    assert!(others <= 20, "{others}");
+
+    oddity()
+        .args(["stream"])
+        .arg(&data)
+        .args(["--spot", "0.5"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "spot risk must be in (0, 1 - level), got 0.5",
+        ));
+    oddity()
+        .args(["stream"])
+        .arg(&data)
+        .args(["--spot", "1e-3", "--contamination", "0.01"])
+        .assert()
+        .code(2);
+    oddity()
+        .args(["stream"])
+        .arg(&data)
+        .args(["--spot-depth", "10"])
+        .assert()
+        .code(2);
+}

@@ -56,6 +56,7 @@ pub mod pipeline;
 pub mod prep;
 pub mod series;
 mod special;
+pub mod spot;
 pub mod stream;
 pub mod supervised;
 pub mod threshold;

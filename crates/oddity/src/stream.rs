@@ -11,7 +11,10 @@
 //! the most recent scores in a window, refits a [`ScoreCalibration`] on them
 //! at a fixed cadence and applies a [`ThresholdRule`] (by default median
 //! plus three robust standard deviations, with a generalized Pareto tail
-//! for the extreme rules). Flags then pass through hysteresis: an incident
+//! for the extreme rules), or, when [`StreamThresholdParams::spot`] is set,
+//! follows SPOT's extreme-value tail ([`crate::spot`]): a score is flagged
+//! when a normal score would exceed it with less than a chosen risk. Flags
+//! then pass through hysteresis: an incident
 //! opens on the first flagged record, raises one alert, and stays open
 //! until `cooldown` records in a row are below the threshold, so one
 //! incident does not raise a storm of alerts.
@@ -30,10 +33,11 @@ use crate::online::{
 };
 use crate::pipeline::{cell_text, labels_from_column};
 use crate::prep::ColumnSelection;
+use crate::spot::{Spot, SpotParams};
 use crate::threshold::{ScoreCalibration, ThresholdError, ThresholdRule};
 
 /// Layout version of the stream model payload; newer payloads are refused.
-pub const STREAM_PAYLOAD_VERSION: u32 = 3;
+pub const STREAM_PAYLOAD_VERSION: u32 = 4;
 
 /// The `kind` a stream model file's header declares.
 pub const STREAM_MODEL_KIND: &str = "oddity stream model";
@@ -56,6 +60,11 @@ pub struct StreamThresholdParams {
     /// Records in a row below the threshold that close an incident;
     /// default 20.
     pub cooldown: u64,
+    /// When set, SPOT (or DSPOT) sets the threshold from an extreme-value
+    /// tail fitted as the stream goes, instead of `rule` on the window;
+    /// `window` and `refit_every` are then unused. The warm-up still comes
+    /// first, then SPOT's own calibration. Default unset.
+    pub spot: Option<SpotParams>,
 }
 
 impl Default for StreamThresholdParams {
@@ -66,6 +75,7 @@ impl Default for StreamThresholdParams {
             warmup: 500,
             refit_every: 500,
             cooldown: 20,
+            spot: None,
         }
     }
 }
@@ -74,6 +84,9 @@ impl StreamThresholdParams {
     /// Checks every parameter; the first bad one is reported.
     pub fn validate(&self) -> Result<(), ThresholdError> {
         self.rule.validate()?;
+        if let Some(spot) = &self.spot {
+            spot.validate()?;
+        }
         for (name, value) in [
             ("window", self.window as u64),
             ("refit_every", self.refit_every as u64),
@@ -113,6 +126,8 @@ pub struct StreamThreshold {
     recent: VecDeque<f64>,
     since_refit: usize,
     threshold: Option<f64>,
+    /// The SPOT state, when the parameters ask for it.
+    spot: Option<Spot>,
     /// Consecutive records below the threshold while an incident is open.
     quiet_run: u64,
     incident_open: bool,
@@ -123,7 +138,9 @@ impl StreamThreshold {
     /// A threshold with nothing observed yet.
     pub fn new(params: StreamThresholdParams) -> Result<StreamThreshold, ThresholdError> {
         params.validate()?;
+        let spot = params.spot.clone().map(Spot::new).transpose()?;
         Ok(StreamThreshold {
+            spot,
             params,
             n_observed: 0,
             recent: VecDeque::new(),
@@ -142,7 +159,25 @@ impl StreamThreshold {
 
     /// The current threshold, once fitted.
     pub fn current(&self) -> Option<f64> {
-        self.threshold
+        match &self.spot {
+            Some(spot) => spot.current(),
+            None => self.threshold,
+        }
+    }
+
+    /// The SPOT state, when SPOT sets the threshold.
+    pub fn spot(&self) -> Option<&Spot> {
+        self.spot.as_ref()
+    }
+
+    /// Checks a decoded state against its parameters.
+    pub fn check_state(&self) -> Result<(), String> {
+        self.params.validate().map_err(|error| error.to_string())?;
+        match (&self.spot, &self.params.spot) {
+            (Some(spot), Some(params)) if spot.params() == params => spot.check_state(),
+            (None, None) => Ok(()),
+            _ => Err("SPOT state differs from the threshold parameters".to_string()),
+        }
     }
 
     /// Incidents opened so far.
@@ -150,12 +185,12 @@ impl StreamThreshold {
         self.n_incidents
     }
 
-    /// Judges `score` against the current threshold, then adds it to the
-    /// window (after the warm-up) and refits when due. A non-finite score
-    /// is never an anomaly and never enters the window.
+    /// Judges `score` against the current threshold, then learns from it
+    /// after the warm-up: adds it to the window and refits when due, or,
+    /// with SPOT, passes it to [`Spot::observe`]. A non-finite score is
+    /// never an anomaly and is never learnt.
     pub fn observe(&mut self, score: f64) -> Decision {
-        let threshold = self.threshold;
-        let is_anomaly = score.is_finite() && threshold.is_some_and(|limit| score > limit);
+        let (threshold, is_anomaly) = self.judge(score);
         let mut alert = false;
         if is_anomaly {
             self.quiet_run = 0;
@@ -172,8 +207,28 @@ impl StreamThreshold {
             }
         }
 
+        Decision {
+            threshold,
+            is_anomaly,
+            alert,
+        }
+    }
+
+    /// The threshold in force for `score` and whether `score` exceeds it;
+    /// learns from `score` after the warm-up.
+    fn judge(&mut self, score: f64) -> (Option<f64>, bool) {
         self.n_observed += 1;
-        if score.is_finite() && self.n_observed > self.params.warmup {
+        let warming_up = self.n_observed <= self.params.warmup;
+        if let Some(spot) = &mut self.spot {
+            if warming_up {
+                return (None, false);
+            }
+            let decision = spot.observe(score);
+            return (decision.threshold, decision.is_anomaly);
+        }
+        let threshold = self.threshold;
+        let is_anomaly = score.is_finite() && threshold.is_some_and(|limit| score > limit);
+        if score.is_finite() && !warming_up {
             if self.recent.len() == self.params.window {
                 self.recent.pop_front();
             }
@@ -183,11 +238,7 @@ impl StreamThreshold {
                 self.refit();
             }
         }
-        Decision {
-            threshold,
-            is_anomaly,
-            alert,
-        }
+        (threshold, is_anomaly)
     }
 
     fn refit(&mut self) {
@@ -791,7 +842,7 @@ impl StreamModel {
                     "detector width differs from the feature list".to_string(),
                 ));
             }
-            state.threshold.params.validate()?;
+            state.threshold.check_state().map_err(corrupt)?;
         }
         Ok(model)
     }
@@ -1046,10 +1097,53 @@ mod tests {
         assert!(error.to_string().contains("machine"), "{error}");
     }
 
+    /// SPOT sets the threshold, calibrated on 500 scores after the warm-up.
+    fn spot_options(depth: usize) -> StreamOptions {
+        StreamOptions {
+            threshold: StreamThresholdParams {
+                spot: Some(SpotParams {
+                    n_init: 500,
+                    depth,
+                    ..SpotParams::default()
+                }),
+                ..options().threshold
+            },
+            ..options()
+        }
+    }
+
+    #[test]
+    fn spot_flags_the_spike_and_few_others() {
+        let (a, b) = series(3000, 2500, 1);
+        let data = frame(
+            vec![("a", ColumnData::Number(a)), ("b", ColumnData::Number(b))],
+            1,
+        );
+        for depth in [0, 30] {
+            let mut model = StreamModel::new(spot_options(depth), &data.schema).unwrap();
+            let binding = model.bind(&data.schema).unwrap();
+            let points = model.process(&data, &binding, false).unwrap();
+            assert!(points[2500].decision.is_anomaly, "{:?}", points[2500]);
+            // Nothing is judged during the warm-up and the calibration (and
+            // the filling of the drift window).
+            assert!(points[..600].iter().all(|p| p.decision.threshold.is_none()));
+            assert!(points[700].decision.threshold.is_some());
+            let others = points
+                .iter()
+                .filter(|p| p.decision.is_anomaly && !(2500..2502).contains(&(p.row as usize)))
+                .count();
+            assert!(others <= 15, "depth {depth}: {others}");
+            let spot = model.threshold("").unwrap().spot().unwrap();
+            assert!(spot.fit().is_some());
+        }
+    }
+
     #[test]
     fn checkpoint_and_restore_continue_bit_identically() {
         checkpoint_round_trip(options());
         checkpoint_round_trip(likelihood_options());
+        checkpoint_round_trip(spot_options(0));
+        checkpoint_round_trip(spot_options(25));
     }
 
     fn checkpoint_round_trip(options: StreamOptions) {
