@@ -239,6 +239,11 @@ pub struct StreamArgs {
     /// least recently.
     #[arg(long, default_value_t = oddity::stream::DEFAULT_MAX_ENTITIES, value_name = "N")]
     pub max_entities: usize,
+    /// A memory budget for the per-entity models together, such as 256MiB
+    /// or 2GB (bytes without a unit): when their states grow past it, the
+    /// entities seen least recently are replaced.
+    #[arg(long, value_name = "SIZE", value_parser = parse_byte_size, conflicts_with = "model")]
+    pub max_entity_memory: Option<usize>,
     /// Records the threshold ignores while the detector is still learning.
     #[arg(long, default_value_t = 500, value_name = "N")]
     pub warmup: u64,
@@ -904,4 +909,61 @@ pub fn parse_settings(specs: &[String]) -> anyhow::Result<Vec<(String, String)>>
 
 pub fn input(text: &str) -> Input {
     Input::from_arg(text)
+}
+
+/// A size in bytes: a number, optionally fractional, with an optional unit
+/// B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024), in any
+/// case.
+pub fn parse_byte_size(text: &str) -> Result<usize, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let multiplier: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {text:?}; use B, KB, MB, GB, KiB, MiB or GiB"
+            ));
+        }
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size such as 512MiB or 2GB"))?;
+    let bytes = value * multiplier;
+    if !(bytes >= 1.0 && bytes < usize::MAX as f64) {
+        return Err(format!("{text:?} must be at least one byte"));
+    }
+    Ok(bytes.round() as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_byte_size;
+
+    #[test]
+    fn byte_sizes_parse_with_decimal_and_binary_units() {
+        assert_eq!(parse_byte_size("4096"), Ok(4096));
+        assert_eq!(parse_byte_size("2KB"), Ok(2000));
+        assert_eq!(parse_byte_size("1.5 MiB"), Ok(1_572_864));
+        assert_eq!(parse_byte_size("1gib"), Ok(1 << 30));
+        assert!(
+            parse_byte_size("12 parsecs")
+                .unwrap_err()
+                .contains("unknown unit")
+        );
+        assert!(parse_byte_size("MB").unwrap_err().contains("not a size"));
+        assert!(
+            parse_byte_size("0")
+                .unwrap_err()
+                .contains("at least one byte")
+        );
+    }
 }

@@ -788,6 +788,7 @@ fn stream(args: StreamArgs, quiet: bool) -> anyhow::Result<()> {
                     .then(oddity::online::AnomalyLikelihoodParams::default),
                 entity: args.entity.clone(),
                 max_entities: args.max_entities,
+                max_bytes: args.max_entity_memory,
                 time: args.time.clone(),
                 gap_factor: args.gap_factor,
             };
@@ -862,9 +863,16 @@ fn stream(args: StreamArgs, quiet: bool) -> anyhow::Result<()> {
                 .entity
                 .as_ref()
                 .map(|_| format!(
-                    " over {} entities ({} replaced to stay within --max-entities)",
+                    " over {} entities holding {} bytes ({} replaced to stay within \
+                     --max-entities{})",
                     model.n_entities(),
-                    model.n_replaced()
+                    model.state_bytes(),
+                    model.n_replaced(),
+                    if model.options.max_bytes.is_some() {
+                        " and --max-entity-memory"
+                    } else {
+                        ""
+                    }
                 ))
                 .unwrap_or_default(),
             args.checkpoint

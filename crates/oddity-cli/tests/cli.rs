@@ -1751,3 +1751,50 @@ fn stream_spot_flags_a_spike_after_its_calibration() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn stream_entities_stay_within_a_memory_budget() {
+    let dir = TempDir::new().unwrap();
+    let mut text = String::from("host,load\n");
+    for row in 0..2000 {
+        let wiggle = ((row * 7919) % 13) as f64 * 0.1;
+        text.push_str(&format!("h{},{:.2}\n", row % 10, 5.0 + wiggle));
+    }
+    let data = write_file(&dir, "hosts.csv", text.as_bytes());
+
+    // Without --quiet, so that the summary line is written.
+    let run = |extra: &[&str]| {
+        let output = Command::cargo_bin("oddity")
+            .unwrap()
+            .args(["stream"])
+            .arg(&data)
+            .args(["--entity", "host"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stderr).unwrap()
+    };
+    // The summary line: "... over N entities holding B bytes (R replaced ...".
+    let summary = |stderr: &str| -> (usize, usize) {
+        let after = stderr.split(" over ").nth(1).unwrap();
+        let words: Vec<&str> = after.split_whitespace().collect();
+        (words[0].parse().unwrap(), words[3].parse().unwrap())
+    };
+    let (all_entities, all_bytes) = summary(&run(&[]));
+    assert_eq!(all_entities, 10);
+    let budget = all_bytes * 3 / 10;
+    let stderr = run(&["--max-entity-memory", &budget.to_string()]);
+    let (kept, bytes) = summary(&stderr);
+    assert!(kept <= 3, "{stderr}");
+    assert!(bytes <= budget, "{stderr}");
+    assert!(stderr.contains("--max-entity-memory"), "{stderr}");
+
+    oddity()
+        .args(["stream"])
+        .arg(&data)
+        .args(["--entity", "host", "--max-entity-memory", "12parsecs"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown unit"));
+}

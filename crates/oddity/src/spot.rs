@@ -474,6 +474,14 @@ impl Spot {
         self.limit = Some(level + fit.excess_quantile(tail_probability));
     }
 
+    /// The bytes the state holds, its buffers counted by length; at most
+    /// about `8 * (n_init + max_peaks + depth)` beyond its own size.
+    pub fn state_bytes(&self) -> usize {
+        size_of::<Self>()
+            + (self.calibration.len() + self.drift_window.len() + self.peaks.len())
+                * size_of::<f64>()
+    }
+
     /// Checks a decoded state for values a valid run cannot produce.
     pub fn check_state(&self) -> Result<(), String> {
         self.params.validate().map_err(|error| error.to_string())?;

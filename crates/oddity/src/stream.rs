@@ -185,6 +185,13 @@ impl StreamThreshold {
         self.n_incidents
     }
 
+    /// The bytes the state holds, its buffers counted by length.
+    pub fn state_bytes(&self) -> usize {
+        size_of::<Self>()
+            + self.recent.len() * size_of::<f64>()
+            + self.spot.as_ref().map_or(0, Spot::state_bytes)
+    }
+
     /// Judges `score` against the current threshold, then learns from it
     /// after the warm-up: adds it to the window and refits when due, or,
     /// with SPOT, passes it to [`Spot::observe`]. A non-finite score is
@@ -278,6 +285,13 @@ pub struct StreamOptions {
     /// a new entity beyond it replaces the one seen least recently, which
     /// starts afresh if it comes back. Default [`DEFAULT_MAX_ENTITIES`].
     pub max_entities: usize,
+    /// A budget in bytes for the per-entity states together (detector,
+    /// likelihood, threshold, gap tracker and key, as
+    /// [`StreamModel::state_bytes`] counts them): after each record, the
+    /// least recently seen entities are replaced until the total fits,
+    /// never the entity just processed. `None`: only `max_entities`
+    /// bounds them.
+    pub max_bytes: Option<usize>,
     /// A timestamp column giving each record's time: calendar detectors
     /// ([`crate::online::SeasonalProfile`]) place the record in its season,
     /// and a record arriving after an unusually long silence of its entity
@@ -396,6 +410,19 @@ impl SpacingTracker {
 }
 
 impl EntityState {
+    /// The bytes this entity's state and its key hold.
+    fn state_bytes(&self, key: &str) -> usize {
+        size_of::<Self>()
+            + key.len()
+            + self.detector.state_bytes()
+            + self
+                .likelihood
+                .as_ref()
+                .map_or(0, AnomalyLikelihood::state_bytes)
+            + self.threshold.state_bytes()
+            + self.spacing.spacings.len() * size_of::<i64>()
+    }
+
     fn new(options: &StreamOptions, n_features: usize) -> Result<EntityState, Error> {
         Ok(EntityState {
             detector: OnlineModel::new(&options.detector, n_features)?,
@@ -424,6 +451,10 @@ pub struct StreamModel {
     /// Incidents of entities since replaced, so the total survives them.
     forgotten_incidents: u64,
     n_replaced: u64,
+    /// The sum of the entities' [`EntityState::state_bytes`], kept up to
+    /// date record by record; recomputed on load.
+    #[serde(skip)]
+    state_bytes: usize,
 }
 
 impl StreamModel {
@@ -519,6 +550,7 @@ impl StreamModel {
             entities,
             n_records: 0,
             forgotten_incidents: 0,
+            state_bytes: 0,
             n_replaced: 0,
         })
     }
@@ -679,12 +711,14 @@ impl StreamModel {
             if !self.entities.contains_key(&key) {
                 self.make_room();
                 let state = EntityState::new(&self.options, n_features)?;
+                self.state_bytes += state.state_bytes(&key);
                 self.entities.insert(key.clone(), state);
             }
             let state = self
                 .entities
                 .get_mut(&key)
                 .expect("the entity was just found or inserted");
+            let bytes_before = state.state_bytes(&key);
             state.last_seen = self.n_records;
             let time = binding.time.and_then(|index| match &frame.columns[index] {
                 ColumnData::Timestamp(values) => values[row],
@@ -715,7 +749,9 @@ impl StreamModel {
                 _ => score,
             };
             let decision = state.threshold.observe(score);
+            self.state_bytes = self.state_bytes + state.state_bytes(&key) - bytes_before;
             self.n_records += 1;
+            self.fit_byte_budget(&key);
             out.push(StreamPoint {
                 row: frame.first_row + row as u64,
                 id: binding
@@ -735,18 +771,41 @@ impl StreamModel {
     /// Forgets the least recently seen entity when a new one would exceed
     /// `max_entities`.
     fn make_room(&mut self) {
-        if self.entities.len() < self.options.max_entities {
-            return;
+        if self.entities.len() >= self.options.max_entities {
+            self.forget_least_recent(None);
         }
+    }
+
+    /// Forgets least recently seen entities, never `current`, until the
+    /// states fit `max_bytes`.
+    fn fit_byte_budget(&mut self, current: &str) {
+        let Some(budget) = self.options.max_bytes else {
+            return;
+        };
+        while self.state_bytes > budget && self.entities.len() > 1 {
+            self.forget_least_recent(Some(current));
+        }
+    }
+
+    /// Forgets the least recently seen entity other than `spare`.
+    fn forget_least_recent(&mut self, spare: Option<&str>) {
         let oldest = self
             .entities
             .iter()
+            .filter(|(key, _)| Some(key.as_str()) != spare)
             .min_by_key(|(_, state)| state.last_seen)
             .map(|(key, _)| key.clone());
-        if let Some(state) = oldest.and_then(|key| self.entities.remove(&key)) {
+        if let Some((key, state)) = oldest.and_then(|key| self.entities.remove_entry(&key)) {
+            self.state_bytes -= state.state_bytes(&key);
             self.forgotten_incidents += state.threshold.n_incidents();
             self.n_replaced += 1;
         }
+    }
+
+    /// The bytes the per-entity states hold together (see
+    /// [`StreamOptions::max_bytes`]).
+    pub fn state_bytes(&self) -> usize {
+        self.state_bytes
     }
 
     /// The human-readable header stored in front of the payload.
@@ -762,6 +821,8 @@ impl StreamModel {
             "entity_column": self.options.entity,
             "time_column": self.options.time,
             "n_entities": self.entities.len(),
+            "max_entity_bytes": self.options.max_bytes,
+            "entity_state_bytes": self.state_bytes,
             "features": self.feature_names,
             "id_column": self.options.selection.id,
             "label_column": self.options.selection.label,
@@ -812,8 +873,13 @@ impl StreamModel {
             }
             None => return Err(decode_error("header has no payload_version".to_string())),
         }
-        let model: StreamModel =
+        let mut model: StreamModel =
             postcard::from_bytes(&payload).map_err(|error| decode_error(error.to_string()))?;
+        model.state_bytes = model
+            .entities
+            .iter()
+            .map(|(key, state)| state.state_bytes(key))
+            .sum();
         if model.entities.len() > model.options.max_entities {
             return Err(decode_error(format!(
                 "holds {} entities, more than its max_entities {}",
@@ -922,6 +988,7 @@ mod tests {
             likelihood: None,
             entity: None,
             max_entities: DEFAULT_MAX_ENTITIES,
+            max_bytes: None,
             time: None,
             gap_factor: DEFAULT_GAP_FACTOR,
         }
@@ -1031,6 +1098,7 @@ mod tests {
         StreamOptions {
             entity: Some("host".to_string()),
             max_entities,
+            max_bytes: None,
             ..options()
         }
     }
@@ -1063,6 +1131,52 @@ mod tests {
         let binding = one.bind(&data.schema).unwrap();
         let pooled = one.process(&data, &binding, false).unwrap();
         assert!(!pooled[5000].decision.is_anomaly, "{:?}", pooled[5000]);
+    }
+
+    /// `n` records from ten hosts in turn, standard normal loads.
+    fn ten_hosts(n: usize) -> Frame {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+        let hosts = (0..n).map(|row| Some(format!("h{}", row % 10))).collect();
+        let load = (0..n).map(|_| StandardNormal.sample(&mut rng)).collect();
+        frame(
+            vec![
+                ("host", ColumnData::Category(hosts)),
+                ("load", ColumnData::Number(load)),
+            ],
+            1,
+        )
+    }
+
+    #[test]
+    fn entities_beyond_the_byte_budget_are_replaced_and_the_budget_survives_a_checkpoint() {
+        let data = ten_hosts(3000);
+        let mut unbounded = StreamModel::new(entity_options(100), &data.schema).unwrap();
+        let binding = unbounded.bind(&data.schema).unwrap();
+        unbounded.process(&data, &binding, false).unwrap();
+        assert_eq!(unbounded.n_entities(), 10);
+        let per_entity = unbounded.state_bytes() / 10;
+        // A forest of 20 trees of 64 one-dimensional points holds at least
+        // its points, boxes and nodes.
+        assert!(per_entity > 20 * 64 * (8 + 8 + 24), "{per_entity}");
+
+        let budget = per_entity * 7 / 2;
+        let options = StreamOptions {
+            max_bytes: Some(budget),
+            ..entity_options(100)
+        };
+        let mut bounded = StreamModel::new(options.clone(), &data.schema).unwrap();
+        let points = bounded.process(&data, &binding, false).unwrap();
+        assert!(bounded.state_bytes() <= budget);
+        assert!(bounded.n_entities() <= 3, "{}", bounded.n_entities());
+        assert!(bounded.n_replaced() > 100, "{}", bounded.n_replaced());
+        // The running total is the sum over the states kept.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bounded.oddity");
+        bounded.save(&path).unwrap();
+        let restored = StreamModel::load(&path).unwrap();
+        assert_eq!(restored.state_bytes(), bounded.state_bytes());
+        assert_eq!(points.len(), 3000);
+        checkpoint_round_trip_of(options, &data);
     }
 
     #[test]

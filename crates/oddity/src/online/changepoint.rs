@@ -355,6 +355,10 @@ impl OnlineDetector for ChangePoint {
         NAME
     }
 
+    fn state_bytes(&self) -> usize {
+        size_of::<Self>() + self.features.len() * size_of::<Regime>()
+    }
+
     fn n_features(&self) -> usize {
         self.features.len()
     }

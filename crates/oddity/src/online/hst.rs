@@ -366,6 +366,17 @@ impl OnlineDetector for HalfSpaceTrees {
         NAME
     }
 
+    fn state_bytes(&self) -> usize {
+        size_of::<Self>()
+            + self.splits.len() * size_of::<Split>()
+            + self.masses.len() * size_of::<Mass>()
+            + self
+                .params
+                .limits
+                .as_ref()
+                .map_or(0, |limits| limits.len() * size_of::<(f64, f64)>())
+    }
+
     fn n_features(&self) -> usize {
         self.n_features
     }

@@ -138,6 +138,11 @@ pub struct AnomalyLikelihood {
 }
 
 impl AnomalyLikelihood {
+    /// The bytes the state holds, its history counted by length.
+    pub fn state_bytes(&self) -> usize {
+        size_of::<Self>() + self.history.len() * size_of::<(f64, f64)>()
+    }
+
     /// A likelihood that has seen nothing.
     pub fn new(params: AnomalyLikelihoodParams) -> Result<AnomalyLikelihood, OnlineError> {
         params.validate()?;

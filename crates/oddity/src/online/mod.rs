@@ -102,6 +102,12 @@ pub trait OnlineDetector {
     /// Points learned so far (ignored points are not counted).
     fn n_seen(&self) -> u64;
 
+    /// The bytes the state holds: its own size plus its buffers, counted
+    /// by their lengths (not capacities), so that the figure depends only
+    /// on what was learned and a restored state reports the same one.
+    /// Memory budgets are enforced on it.
+    fn state_bytes(&self) -> usize;
+
     /// Tells the detector the time of the points that follow, in
     /// milliseconds since the Unix epoch (UTC), for detectors with a
     /// calendar context; the others ignore it. The time is part of the
@@ -297,6 +303,15 @@ impl OnlineDetector for OnlineModel {
             OnlineModel::RandomCutForest(model) => model.name(),
             OnlineModel::ChangePoint(model) => model.name(),
             OnlineModel::Seasonal(model) => model.name(),
+        }
+    }
+
+    fn state_bytes(&self) -> usize {
+        match self {
+            OnlineModel::HalfSpaceTrees(model) => model.state_bytes(),
+            OnlineModel::RandomCutForest(model) => model.state_bytes(),
+            OnlineModel::ChangePoint(model) => model.state_bytes(),
+            OnlineModel::Seasonal(model) => model.state_bytes(),
         }
     }
 

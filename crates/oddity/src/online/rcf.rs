@@ -431,6 +431,14 @@ impl OnlineDetector for RandomCutForest {
         NAME
     }
 
+    fn state_bytes(&self) -> usize {
+        size_of::<Self>()
+            + self.trees.iter().map(Tree::state_bytes).sum::<usize>()
+            + self.history.len() * size_of::<f64>()
+            // The shingle buffers are scratch space of the forest's width.
+            + self.n_dimensions * (size_of::<f64>() + size_of::<f32>())
+    }
+
     fn n_features(&self) -> usize {
         self.n_features
     }

@@ -320,6 +320,13 @@ impl OnlineDetector for SeasonalProfile {
         NAME
     }
 
+    fn state_bytes(&self) -> usize {
+        let ring_bytes = |ring: &Ring| size_of::<Ring>() + ring.values.len() * size_of::<f64>();
+        size_of::<Self>()
+            + self.buckets.iter().map(ring_bytes).sum::<usize>()
+            + self.overall.iter().map(ring_bytes).sum::<usize>()
+    }
+
     fn n_features(&self) -> usize {
         self.n_features
     }

@@ -130,6 +130,21 @@ impl Tree {
         self.leaves.len()
     }
 
+    /// The bytes the tree holds, its buffers counted by length; all but
+    /// the sample's weights and keys are allocated in full at creation.
+    pub(super) fn state_bytes(&self) -> usize {
+        size_of::<Self>()
+            + self.weights.len() * size_of::<f64>()
+            + self.sampled.len() * size_of::<u32>()
+            + self.nodes.len() * size_of::<Node>()
+            + self.masses.len() * size_of::<u32>()
+            + self.boxes.len() * size_of::<f32>()
+            + self.leaves.len() * size_of::<Leaf>()
+            + self.points.len() * size_of::<f64>()
+            + (self.free_nodes.len() + self.free_leaves.len()) * size_of::<u32>()
+            + 2 * self.n_dimensions * size_of::<f32>()
+    }
+
     fn mass(&self) -> usize {
         self.weights.len()
     }
