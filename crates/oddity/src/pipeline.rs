@@ -529,6 +529,15 @@ impl Model {
         if let Some(window) = &options.window {
             return Model::fit_windows(frame, options, window, input, n_rows_read);
         }
+        if let DetectorParams::LstmAutoencoder(params) = &options.detector {
+            // Checked here too, not only by the detector, because a
+            // `steps` given by hand would otherwise cut rows into
+            // meaningless sequences.
+            return Err(crate::detector::FitError::NeedsWindow {
+                detector: params.name(),
+            }
+            .into());
+        }
         let capacity = options.max_fit_rows.max(1);
         if frame.n_rows() > capacity {
             let mut rng = Xoshiro256PlusPlus::seed_from_u64(options.seed);
@@ -636,7 +645,16 @@ impl Model {
             points.select(ndarray::Axis(0), &rows)
         });
         let fitted = sampled.as_ref().unwrap_or(&points);
-        let detector = options.detector.fit(fitted.view())?;
+        let mut detector_params = options.detector.clone();
+        if let DetectorParams::LstmAutoencoder(params) = &mut detector_params {
+            // A sequence detector reads each window as its steps, in the
+            // position-major layout `Windows::features` writes.
+            params.steps = window
+                .params
+                .representation
+                .n_positions(window.params.width);
+        }
+        let detector = detector_params.fit(fitted.view())?;
         let window_scores = match (&sampled, detector.training_scores()) {
             (None, Some(scores)) => scores.to_vec(),
             _ => detector.score_in_sample(points.view()),
