@@ -235,9 +235,12 @@ mod trained {
                 &ranked[..10]
             );
         }
-        // The planted window's attribution lies on the planted rows.
-        let shares = detector.attribute(points.row(PLANTED.start));
+        // A window whose second half is the planted stretch puts most of
+        // its attribution there.
+        let shares = detector.attribute(points.row(PLANTED.start - PERIOD / 2));
         assert_abs_diff_eq!(shares.iter().sum::<f64>(), 1.0, epsilon = 1e-12);
+        let planted: f64 = shares[PERIOD / 2..].iter().sum();
+        assert!(planted > 0.5, "{shares:?}");
     }
 
     #[test]
