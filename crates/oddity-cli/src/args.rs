@@ -541,9 +541,10 @@ pub enum ScaleArg {
 pub struct DetectorArgs {
     /// Detector: iforest (Isolation Forest), eif (extended), ecod, copod,
     /// hbos, knn, lof, pca, mcd (robust Mahalanobis), kmeans, ocsvm (one-class
-    /// SVM), dbscan, auto (an ensemble of iforest, hbos and knn; slower), or
-    /// autoencoder (reconstruction error; training needs a build with
-    /// --features autoencoder).
+    /// SVM), dbscan, auto (an ensemble of iforest, hbos and knn; slower),
+    /// autoencoder (reconstruction error), or lstm-autoencoder (an LSTM's
+    /// reconstruction error of each window; needs --window). Training
+    /// either autoencoder needs a build with --features autoencoder.
     /// Supervised, trained on --label: logistic, tree, forest (score =
     /// probability of an anomaly, threshold 0.5 unless a rule is given).
     #[arg(long, default_value = "iforest", value_name = "NAME")]

@@ -1798,3 +1798,97 @@ fn stream_entities_stay_within_a_memory_budget() {
         .code(2)
         .stderr(predicate::str::contains("unknown unit"));
 }
+
+/// A noisy sine of period 32 (`row,value`), 800 rows, whose period at rows
+/// 400 to 431 (0-based) is a sine of three times the frequency: each value
+/// is in range, the shape is not.
+#[cfg(feature = "autoencoder")]
+fn sine_with_a_wrong_period() -> String {
+    let mut csv = String::from("row,value\n");
+    for row in 0..800_u32 {
+        let phase = f64::from(row) * std::f64::consts::TAU / 32.0;
+        let frequency = if (400..432).contains(&row) { 3.0 } else { 1.0 };
+        // A deterministic wobble in place of noise.
+        let wobble = 0.03 * (f64::from(row) * 1.7).sin();
+        csv.push_str(&format!("{row},{}\n", (frequency * phase).sin() + wobble));
+    }
+    csv
+}
+
+#[cfg(feature = "autoencoder")]
+#[test]
+fn lstm_autoencoder_finds_a_period_of_the_wrong_shape() {
+    let dir = TempDir::new().unwrap();
+    let data = write_file(&dir, "sine.csv", sine_with_a_wrong_period().as_bytes());
+    let params = [
+        "--window",
+        "32",
+        "--detector",
+        "lstm-autoencoder",
+        "--time",
+        "row",
+        "--param",
+        "hidden=16",
+    ];
+    let detected = stdout_of(
+        oddity()
+            .arg("detect")
+            .arg(&data)
+            .args(params)
+            .args(["--format", "csv"]),
+    );
+    let rows: Vec<Vec<String>> = detected
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').map(str::to_string).collect())
+        .collect();
+    assert_eq!(rows.len(), 800);
+    let score = |row: &Vec<String>| row[1].parse::<f64>().unwrap();
+    let top = rows
+        .iter()
+        .max_by(|a, b| score(a).total_cmp(&score(b)))
+        .unwrap();
+    // The top row's window overlaps the planted period (1-based rows 401
+    // to 432).
+    let first: u64 = top[4].parse().unwrap();
+    let last: u64 = top[5].parse().unwrap();
+    assert!(first <= 432 && last >= 401, "{top:?}");
+
+    // fit + score with the saved model gives the scores detect gave.
+    let model = dir.path().join("lstm.oddity");
+    stdout_of(
+        oddity()
+            .arg("fit")
+            .arg(&data)
+            .args(params)
+            .arg("-o")
+            .arg(&model),
+    );
+    let scored = stdout_of(
+        oddity()
+            .arg("score")
+            .arg(&model)
+            .arg(&data)
+            .args(["--format", "csv"]),
+    );
+    assert_eq!(scored, detected);
+
+    // Without windows it is an error that says what to add.
+    oddity()
+        .arg("detect")
+        .arg(&data)
+        .args(["--detector", "lstm-ae"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "scores sequences: give --window W",
+        ));
+    oddity()
+        .arg("detect")
+        .arg(&data)
+        .args(["--window", "32", "--detector", "lstm-ae"])
+        .args(["--param", "hidden=0"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("hidden must be 1 to 4096, got 0"));
+}

@@ -205,7 +205,7 @@ pub(crate) struct DenseLayer {
 impl DenseLayer {
     /// PyTorch's default initialisation: weights and biases uniform in
     /// `±1/sqrt(n_inputs)`.
-    fn initial(n_inputs: usize, n_outputs: usize, rng: &mut Xoshiro256PlusPlus) -> Self {
+    pub(crate) fn initial(n_inputs: usize, n_outputs: usize, rng: &mut Xoshiro256PlusPlus) -> Self {
         let bound = 1.0 / (n_inputs as f64).sqrt();
         let mut draw = |count: usize| -> Vec<f32> {
             (0..count)
@@ -224,7 +224,7 @@ impl DenseLayer {
     }
 
     /// `out = W input + b`, then ReLU when `relu`.
-    fn apply(&self, input: &[f64], out: &mut Vec<f64>, relu: bool) {
+    pub(crate) fn apply(&self, input: &[f64], out: &mut Vec<f64>, relu: bool) {
         out.clear();
         out.extend(
             self.weights

@@ -286,6 +286,7 @@ fn with_seed(member: &DetectorParams, seed: u64) -> DetectorParams {
         DetectorParams::DecisionTree(params) => params.seed = seed,
         DetectorParams::RandomForest(params) => params.seed = seed,
         DetectorParams::Autoencoder(params) => params.seed = seed,
+        DetectorParams::LstmAutoencoder(params) => params.seed = seed,
         DetectorParams::Ecod(_)
         | DetectorParams::Copod(_)
         | DetectorParams::Hbos(_)

@@ -27,6 +27,7 @@ mod iforest;
 mod kmeans;
 mod knn;
 mod lof;
+mod lstm;
 mod mahalanobis;
 pub(crate) mod neighbors;
 mod ocsvm;
@@ -46,6 +47,7 @@ pub use iforest::{IsolationForest, IsolationForestParams, MaxSamples, SplitKind}
 pub use kmeans::{KMeans, KMeansParams, KMeansScale};
 pub use knn::{KNearestNeighbors, KNearestNeighborsParams, KnnMethod};
 pub use lof::{LocalOutlierFactor, LocalOutlierFactorParams};
+pub use lstm::{LstmAutoencoder, LstmAutoencoderParams};
 pub use mahalanobis::{Mcd, McdParams};
 pub use ocsvm::{Gamma, OneClassSvm, OneClassSvmParams, SvmSolver};
 pub use pca::{Pca, PcaMethod, PcaParams};
@@ -114,6 +116,10 @@ pub enum FitError {
         detector: &'static str,
         feature: &'static str,
     },
+    /// A sequence detector was fitted on points that are not windows of a
+    /// series.
+    #[error("the {detector} detector scores sequences: give --window W")]
+    NeedsWindow { detector: &'static str },
     /// Training ran but failed (the loss diverged, or the training library
     /// reported an error).
     #[error("training the {detector} detector failed: {reason}")]
@@ -200,6 +206,10 @@ pub enum DetectorParams {
     /// A dense autoencoder's reconstruction error (training needs the
     /// crate feature `autoencoder`).
     Autoencoder(AutoencoderParams),
+    /// An LSTM encoder-decoder's reconstruction error of a window of a
+    /// series (Malhotra et al. 2016; needs windows, and training needs
+    /// the crate feature `autoencoder`).
+    LstmAutoencoder(LstmAutoencoderParams),
 }
 
 impl Default for DetectorParams {
@@ -228,6 +238,7 @@ impl DetectorParams {
             DetectorParams::DecisionTree(params) => params.validate(),
             DetectorParams::RandomForest(params) => params.validate(),
             DetectorParams::Autoencoder(params) => params.validate(),
+            DetectorParams::LstmAutoencoder(params) => params.validate(),
         }
     }
 
@@ -308,6 +319,9 @@ impl DetectorParams {
             DetectorParams::Autoencoder(params) => Ok(FittedDetector::Autoencoder(
                 Autoencoder::fit(params, points)?,
             )),
+            DetectorParams::LstmAutoencoder(params) => Ok(FittedDetector::LstmAutoencoder(
+                LstmAutoencoder::fit(params, points)?,
+            )),
         }
     }
 
@@ -330,6 +344,7 @@ impl DetectorParams {
             DetectorParams::DecisionTree(params) => params.name(),
             DetectorParams::RandomForest(params) => params.name(),
             DetectorParams::Autoencoder(params) => params.name(),
+            DetectorParams::LstmAutoencoder(params) => params.name(),
         }
     }
 
@@ -396,6 +411,7 @@ pub enum FittedDetector {
     DecisionTree(DecisionTree),
     RandomForest(RandomForest),
     Autoencoder(Autoencoder),
+    LstmAutoencoder(LstmAutoencoder),
 }
 
 impl FittedDetector {
@@ -428,6 +444,7 @@ impl FittedDetector {
             FittedDetector::DecisionTree(detector) => detector,
             FittedDetector::RandomForest(detector) => detector,
             FittedDetector::Autoencoder(detector) => detector,
+            FittedDetector::LstmAutoencoder(detector) => detector,
         }
     }
 
@@ -467,6 +484,9 @@ impl FittedDetector {
             }
             FittedDetector::Autoencoder(detector) => {
                 DetectorParams::Autoencoder(detector.params().clone())
+            }
+            FittedDetector::LstmAutoencoder(detector) => {
+                DetectorParams::LstmAutoencoder(detector.params().clone())
             }
         }
     }
@@ -528,6 +548,9 @@ pub fn detector_by_name(name: &str) -> Option<DetectorParams> {
         "dbscan" => DetectorParams::Dbscan(DbscanParams::default()),
         "auto" | "ensemble" => DetectorParams::Ensemble(auto_params()),
         "autoencoder" | "ae" => DetectorParams::Autoencoder(AutoencoderParams::default()),
+        "lstm-autoencoder" | "lstm_autoencoder" | "lstm-ae" | "lstm_ae" => {
+            DetectorParams::LstmAutoencoder(LstmAutoencoderParams::default())
+        }
         "logistic" | "logistic_regression" => {
             DetectorParams::LogisticRegression(LogisticRegressionParams::default())
         }
@@ -555,6 +578,7 @@ pub const DETECTOR_NAMES: &[&str] = &[
     "dbscan",
     "auto",
     "autoencoder",
+    "lstm-autoencoder",
     "logistic",
     "tree",
     "forest",
