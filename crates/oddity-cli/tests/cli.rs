@@ -1046,6 +1046,15 @@ fn stream_seasonal_flags_a_daytime_load_at_night_and_reports_gaps() {
 }
 
 /// Rows of a CSV output as maps from column name to value.
+/// The cells of every row of a CSV text after its header, split on commas
+/// (no quoting).
+fn csv_cells(text: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .skip(1)
+        .map(|line| line.split(',').map(str::to_string).collect())
+        .collect()
+}
+
 fn csv_records(text: &str) -> Vec<std::collections::HashMap<String, String>> {
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
@@ -1634,11 +1643,7 @@ fn autoencoder_flags_a_row_that_breaks_the_columns_rule() {
             .args(params)
             .args(["--format", "csv"]),
     );
-    let rows: Vec<Vec<String>> = detected
-        .lines()
-        .skip(1)
-        .map(|line| line.split(',').map(str::to_string).collect())
-        .collect();
+    let rows = csv_cells(&detected);
     assert_eq!(rows.len(), 400);
     let score = |row: &Vec<String>| row[2].parse::<f64>().unwrap();
     let top = rows
@@ -1837,11 +1842,7 @@ fn lstm_autoencoder_finds_a_period_of_the_wrong_shape() {
             .args(params)
             .args(["--format", "csv"]),
     );
-    let rows: Vec<Vec<String>> = detected
-        .lines()
-        .skip(1)
-        .map(|line| line.split(',').map(str::to_string).collect())
-        .collect();
+    let rows = csv_cells(&detected);
     assert_eq!(rows.len(), 800);
     let score = |row: &Vec<String>| row[1].parse::<f64>().unwrap();
     let top = rows

@@ -66,7 +66,7 @@ use super::pca::standard_scale;
 use super::{Detector, FitError, ParamError, normalise_shares, score_rows};
 
 #[cfg(feature = "autoencoder")]
-mod train;
+pub(super) mod train;
 
 /// Rows scored together by one rayon task.
 const SCORE_BLOCK_ROWS: usize = 1024;

@@ -24,13 +24,13 @@ fn training_error(error: candle_core::Error) -> FitError {
 }
 
 /// One layer's weights and bias as trainable candle variables.
-struct TrainableLayer {
-    weights: Var,
-    bias: Var,
+pub(in crate::detector) struct TrainableLayer {
+    pub(in crate::detector) weights: Var,
+    pub(in crate::detector) bias: Var,
 }
 
 impl TrainableLayer {
-    fn new(layer: &DenseLayer) -> candle_core::Result<Self> {
+    pub(in crate::detector) fn new(layer: &DenseLayer) -> candle_core::Result<Self> {
         let device = Device::Cpu;
         Ok(TrainableLayer {
             weights: Var::from_vec(
@@ -49,7 +49,7 @@ impl TrainableLayer {
         )
     }
 
-    fn to_dense(&self) -> candle_core::Result<DenseLayer> {
+    pub(in crate::detector) fn to_dense(&self) -> candle_core::Result<DenseLayer> {
         let (n_outputs, n_inputs) = self.weights.dims2()?;
         Ok(DenseLayer {
             n_inputs,

@@ -16,7 +16,7 @@ use rand::seq::SliceRandom;
 
 use super::{LstmAutoencoderParams, LstmLayer, Network};
 use crate::detector::FitError;
-use crate::detector::autoencoder::DenseLayer;
+use crate::detector::autoencoder::train::TrainableLayer;
 
 /// A candle failure as a fitting error.
 fn training_error(error: candle_core::Error) -> FitError {
@@ -75,40 +75,10 @@ impl TrainableLstm {
     }
 }
 
-/// The output layer as trainable candle variables.
-struct TrainableDense {
-    weights: Var,
-    bias: Var,
-}
-
-impl TrainableDense {
-    fn new(layer: &DenseLayer) -> candle_core::Result<Self> {
-        let device = Device::Cpu;
-        Ok(TrainableDense {
-            weights: Var::from_vec(
-                layer.weights.clone(),
-                (layer.n_outputs, layer.n_inputs),
-                &device,
-            )?,
-            bias: Var::from_vec(layer.bias.clone(), layer.n_outputs, &device)?,
-        })
-    }
-
-    fn to_plain(&self) -> candle_core::Result<DenseLayer> {
-        let (n_outputs, n_inputs) = self.weights.dims2()?;
-        Ok(DenseLayer {
-            n_inputs,
-            n_outputs,
-            weights: self.weights.flatten_all()?.to_vec1()?,
-            bias: self.bias.to_vec1()?,
-        })
-    }
-}
-
 struct TrainableNetwork {
     encoder: TrainableLstm,
     decoder: TrainableLstm,
-    output: TrainableDense,
+    output: TrainableLayer,
 }
 
 impl TrainableNetwork {
@@ -116,7 +86,7 @@ impl TrainableNetwork {
         Ok(TrainableNetwork {
             encoder: TrainableLstm::new(&network.encoder)?,
             decoder: TrainableLstm::new(&network.decoder)?,
-            output: TrainableDense::new(&network.output)?,
+            output: TrainableLayer::new(&network.output)?,
         })
     }
 
@@ -124,7 +94,7 @@ impl TrainableNetwork {
         Ok(Network {
             encoder: self.encoder.to_plain()?,
             decoder: self.decoder.to_plain()?,
-            output: self.output.to_plain()?,
+            output: self.output.to_dense()?,
         })
     }
 
