@@ -23,6 +23,27 @@ fn training_error(error: candle_core::Error) -> FitError {
     }
 }
 
+/// The error for an epoch whose mean loss `mean` (epoch numbered from 0)
+/// is not finite: training diverged, and a smaller learning rate is the
+/// usual cure.
+pub(in crate::detector) fn check_epoch_loss(
+    detector: &'static str,
+    mean: f64,
+    epoch: usize,
+    learning_rate: f64,
+) -> Result<(), FitError> {
+    if mean.is_finite() {
+        return Ok(());
+    }
+    Err(FitError::Training {
+        detector,
+        reason: format!(
+            "the loss became {mean} in epoch {}; lower learning_rate (now {learning_rate})",
+            epoch + 1
+        ),
+    })
+}
+
 /// One layer's weights and bias as trainable candle variables.
 pub(in crate::detector) struct TrainableLayer {
     pub(in crate::detector) weights: Var,
@@ -111,16 +132,7 @@ pub(super) fn train(
             total += loss * indices.len() as f64;
         }
         let mean = total / n_points as f64;
-        if !mean.is_finite() {
-            return Err(FitError::Training {
-                detector: "autoencoder",
-                reason: format!(
-                    "the loss became {mean} in epoch {}; lower learning_rate (now {})",
-                    epoch + 1,
-                    params.learning_rate
-                ),
-            });
-        }
+        check_epoch_loss("autoencoder", mean, epoch, params.learning_rate)?;
         losses.push(mean);
     }
     let trained = layers

@@ -16,7 +16,7 @@ use rand::seq::SliceRandom;
 
 use super::{LstmAutoencoderParams, LstmLayer, Network};
 use crate::detector::FitError;
-use crate::detector::autoencoder::train::TrainableLayer;
+use crate::detector::autoencoder::train::{TrainableLayer, check_epoch_loss};
 
 /// A candle failure as a fitting error.
 fn training_error(error: candle_core::Error) -> FitError {
@@ -224,16 +224,7 @@ pub(super) fn train(
             total += loss * indices.len() as f64;
         }
         let mean = total / n_windows as f64;
-        if !mean.is_finite() {
-            return Err(FitError::Training {
-                detector: "lstm_autoencoder",
-                reason: format!(
-                    "the loss became {mean} in epoch {}; lower learning_rate (now {})",
-                    epoch + 1,
-                    params.learning_rate
-                ),
-            });
-        }
+        check_epoch_loss("lstm_autoencoder", mean, epoch, params.learning_rate)?;
         losses.push(mean);
     }
     let trained = network.to_plain().map_err(training_error)?;
