@@ -567,7 +567,15 @@ impl ScoreCalibration {
         let last = scores.len() - 1;
 
         let first_at_or_above = scores.partition_point(|&s| s < score);
-        let first_above = scores.partition_point(|&s| s <= score);
+        // A second search only where `score` is a knot: every point is
+        // calibrated, and most fall between knots.
+        let first_above = match scores.get(first_at_or_above) {
+            Some(&knot) if knot == score => {
+                let ties = &scores[first_at_or_above..];
+                first_at_or_above + ties.partition_point(|&s| s <= score)
+            }
+            _ => first_at_or_above,
+        };
         if first_above == 0 {
             let p = position(0) * decay(scores[0] - score, spread);
             return (p, p);
