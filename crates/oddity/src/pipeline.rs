@@ -847,9 +847,11 @@ pub struct ScoredPoint {
     pub is_anomaly: bool,
     /// Ground truth from the label column, when there is one.
     pub label: Option<bool>,
-    pub explanation: Option<Explanation>,
+    /// Boxed, as is `window`: most points carry neither, and a million
+    /// scored points then take half the memory.
+    pub explanation: Option<Box<Explanation>>,
     /// For a windowed model: the window the score came from.
-    pub window: Option<WindowSpan>,
+    pub window: Option<Box<WindowSpan>>,
 }
 
 /// The window a windowed point's score came from: the highest-scoring
@@ -951,8 +953,8 @@ impl Scorer<'_> {
                     probability: self.model.probability(score),
                     is_anomaly,
                     label: labels.as_ref().and_then(|labels| labels[row]),
-                    explanation,
-                    window,
+                    explanation: explanation.map(Box::new),
+                    window: window.map(Box::new),
                 }
             })
             .collect();
