@@ -343,6 +343,7 @@ impl NeighborIndex {
 
     /// The block of points starting at stored position `start` (a multiple
     /// of [`LANES`]), feature-major, and how many points it holds.
+    #[inline(always)]
     fn block(&self, start: usize) -> (&[f64], usize) {
         let width = LANES.min(self.n_points() - start);
         (
@@ -425,33 +426,14 @@ impl NeighborIndex {
                     .unzip();
                 let mut distances = vec![0.0; n_slots * k];
                 let mut ids = vec![0u32; n_slots * k];
-                let mut bests: Vec<Best> = (0..group_size).map(|_| Best::new(k)).collect();
-                let mut scratch = Scratch::default();
-                for first in (0..n_slots).step_by(group_size) {
-                    let members = first..(first + group_size).min(n_slots);
-                    let bests = &mut bests[..members.len()];
-                    bests.iter_mut().for_each(Best::clear);
-                    let group = &queries[members.start * n_features..members.end * n_features];
-                    let excluded = &excluded[members.clone()];
-                    match (strategy, &mut *bests) {
-                        _ if k == 0 => {}
-                        (_, [best]) => {
-                            self.walk(group, excluded[0], best, &mut scratch.stack);
-                        }
-                        (Strategy::Single | Strategy::Shared, _) => {
-                            self.walk_shared(group, excluded, bests, &mut scratch.stack);
-                        }
-                        (Strategy::Product, _) => {
-                            self.walk_product(group, excluded, bests, &mut scratch);
-                        }
-                    }
-                    for (member, best) in members.zip(bests.iter()) {
-                        for (offset, candidate) in best.items.iter().enumerate() {
-                            distances[member * k + offset] = candidate.squared.sqrt();
-                            ids[member * k + offset] = candidate.id;
-                        }
-                    }
-                }
+                let task = Task {
+                    queries: &queries,
+                    excluded: &excluded,
+                    k,
+                    strategy,
+                    group_size,
+                };
+                self.search_dispatched(&task, &mut distances, &mut ids);
                 (rows, distances, ids)
             })
             .collect();
@@ -468,9 +450,78 @@ impl NeighborIndex {
         Neighbors { k, distances, ids }
     }
 
+    /// Runs [`Self::search`] compiled for AVX2 when the processor has it.
+    ///
+    /// The wider registers change only speed: Rust never fuses a multiply
+    /// and an add on its own, so every lane performs the same rounded
+    /// operations in the same order as the baseline build, and the
+    /// neighbours are identical.
+    #[allow(unsafe_code)]
+    fn search_dispatched(&self, task: &Task<'_>, distances: &mut [f64], ids: &mut [u32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the processor supports AVX2, checked just above.
+            unsafe { self.search_avx2(task, distances, ids) };
+            return;
+        }
+        self.search(task, distances, ids);
+    }
+
+    /// [`Self::search`] with AVX2 enabled; the search's hot functions are
+    /// inlined into it, and so compiled with it.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn search_avx2(&self, task: &Task<'_>, distances: &mut [f64], ids: &mut [u32]) {
+        self.search(task, distances, ids);
+    }
+
+    /// Finds the neighbours of every query of `task`, group by group, and
+    /// writes each query's distances and ids, nearest first, to its `k`
+    /// slots of `distances` and `ids`.
+    #[inline(always)]
+    fn search(&self, task: &Task<'_>, distances: &mut [f64], ids: &mut [u32]) {
+        let Task {
+            queries,
+            excluded,
+            k,
+            strategy,
+            group_size,
+        } = *task;
+        let n_features = self.n_features;
+        let n_slots = excluded.len();
+        let mut bests: Vec<Best> = (0..group_size).map(|_| Best::new(k)).collect();
+        let mut scratch = Scratch::default();
+        for first in (0..n_slots).step_by(group_size) {
+            let members = first..(first + group_size).min(n_slots);
+            let bests = &mut bests[..members.len()];
+            bests.iter_mut().for_each(Best::clear);
+            let group = &queries[members.start * n_features..members.end * n_features];
+            let excluded = &excluded[members.clone()];
+            match (strategy, &mut *bests) {
+                _ if k == 0 => {}
+                (_, [best]) => {
+                    self.walk(group, excluded[0], best, &mut scratch.stack);
+                }
+                (Strategy::Single | Strategy::Shared, _) => {
+                    self.walk_shared(group, excluded, bests, &mut scratch.stack);
+                }
+                (Strategy::Product, _) => {
+                    self.walk_product(group, excluded, bests, &mut scratch);
+                }
+            }
+            for (member, best) in members.zip(bests.iter()) {
+                for (offset, candidate) in best.items.iter().enumerate() {
+                    distances[member * k + offset] = candidate.squared.sqrt();
+                    ids[member * k + offset] = candidate.id;
+                }
+            }
+        }
+    }
+
     /// Finds the neighbours of one query: walks the tree nearest child
     /// first, skipping nodes whose box lies beyond the current k-th
     /// neighbour. Returns how many points it read.
+    #[inline(always)]
     fn walk(
         &self,
         query: &[f64],
@@ -510,6 +561,7 @@ impl NeighborIndex {
     /// one [`Best`] each) in one walk of the tree that skips a node only
     /// when every member can; at each leaf left, each member skips it or
     /// scans it as a single walk would.
+    #[inline(always)]
     fn walk_shared(
         &self,
         queries: &[f64],
@@ -551,6 +603,7 @@ impl NeighborIndex {
     /// Pushes a node's children for a group with box `lower..upper`, the
     /// nearer on top, to be searched first; when the group's box overlaps
     /// both, the one nearer its centre.
+    #[inline(always)]
     fn push_children(
         &self,
         node: &Node,
@@ -587,6 +640,7 @@ impl NeighborIndex {
     /// processor has) but inexact, so it only filters: a point whose
     /// filtered distance, less its error bound, can still beat a member's
     /// k-th gets its exact distance computed and offered.
+    #[inline(always)]
     fn walk_product(
         &self,
         queries: &[f64],
@@ -626,6 +680,7 @@ impl NeighborIndex {
 
     /// Offers the points of the batched leaves that pass the product
     /// filter to the group's members, and empties the batch.
+    #[inline(always)]
     fn filter_batch(
         &self,
         queries: &[f64],
@@ -687,6 +742,7 @@ impl NeighborIndex {
     }
 
     /// Offers every point of a leaf except `exclude` to `best`.
+    #[inline(always)]
     fn scan_leaf(&self, node: &Node, query: &[f64], exclude: u32, best: &mut Best) {
         let range = node.range();
         let mut squared = [0.0; LEAF_SIZE];
@@ -729,6 +785,7 @@ impl NeighborIndex {
 
     /// The squared distance from `query` to the point at a stored
     /// position, summed exactly as [`Self::scan_leaf`] sums it.
+    #[inline(always)]
     fn exact_squared(&self, query: &[f64], position: usize) -> f64 {
         let (block, width) = self.block(position - position % LANES);
         let mut squared = 0.0;
@@ -742,6 +799,7 @@ impl NeighborIndex {
     /// Squared distance from `point` to the box of node `index`, rounded
     /// differently from point distances: compare it through
     /// [`Bound::prunes`], which allows for that.
+    #[inline(always)]
     fn box_distance(&self, index: usize, point: &[f64]) -> f64 {
         let (lower, upper) = self.corners(index);
         // The gap to `low..high` is `low - value` below it, `value - high`
@@ -755,6 +813,7 @@ impl NeighborIndex {
     /// Squared distance between the box of node `index` and the box
     /// `lower..upper`; like [`Self::box_distance`], each feature's term is
     /// at most that of any pair of points in the two boxes.
+    #[inline(always)]
     fn box_to_box(&self, index: usize, lower: &[f64], upper: &[f64]) -> f64 {
         let (node_lower, node_upper) = self.corners(index);
         let mut partial = [0.0; 4];
@@ -771,10 +830,24 @@ impl NeighborIndex {
         (partial[0] + partial[1]) + (partial[2] + partial[3])
     }
 
+    #[inline(always)]
     fn corners(&self, index: usize) -> (&[f32], &[f32]) {
         let n_features = self.n_features;
         self.bounds[2 * index * n_features..2 * (index + 1) * n_features].split_at(n_features)
     }
+}
+
+/// One rayon task's share of a query batch.
+#[derive(Clone, Copy)]
+struct Task<'a> {
+    /// The queries, row-major.
+    queries: &'a [f64],
+    /// Per query, the id it must not count as its own neighbour
+    /// ([`NO_ID`] for none).
+    excluded: &'a [u32],
+    k: usize,
+    strategy: Strategy,
+    group_size: usize,
 }
 
 /// Buffers a group walk reuses from group to group.
@@ -802,6 +875,7 @@ struct Scratch {
 }
 
 impl Scratch {
+    #[inline(always)]
     fn start_group(&mut self, queries: &[f64], centre: &[f64]) {
         let n_features = centre.len();
         self.n_members = queries.len() / n_features;
@@ -824,6 +898,7 @@ impl Scratch {
     }
 
     /// Centres the batched points and fills `point_norms` and `products`.
+    #[inline(always)]
     fn multiply(&mut self, index: &NeighborIndex, centre: &[f64]) {
         let n_features = index.n_features;
         let n_points = self.batch_points;
@@ -879,6 +954,7 @@ fn stored_index(position: usize, feature: usize, n_points: usize, n_features: us
 /// Sums `gap(value, low, high)²` over the features in four interleaved
 /// partial sums, which vectorises and breaks the chain of dependent
 /// additions a single sum would wait on.
+#[inline(always)]
 fn sum_in_four(
     point: &[f64],
     lower: &[f32],
@@ -912,6 +988,7 @@ fn sum_in_four(
 /// The larger of two numbers, in one instruction: unlike `f64::max` it
 /// does not special-case NaN, which the callers' values never are (and a
 /// NaN only weakens pruning).
+#[inline(always)]
 fn larger(a: f64, b: f64) -> f64 {
     if a > b { a } else { b }
 }
@@ -966,6 +1043,7 @@ fn middle(lower: &[f64], upper: &[f64]) -> Vec<f64> {
 
 /// The loosest of a group's bounds: a node is skipped for the group only
 /// if it is skipped for every member.
+#[inline(always)]
 fn group_bound(bests: &[Best]) -> Bound {
     bests
         .iter()
@@ -992,6 +1070,7 @@ impl Bound {
     /// point on the box by a few units in the last place; `slack` (see
     /// [`prune_slack`]) covers that, so that no point tied with the k-th is
     /// ever skipped.
+    #[inline(always)]
     fn prunes(&self, box_squared: f64, min_id: u32, slack: f64) -> bool {
         let limit = self.squared * slack;
         box_squared > limit || (box_squared >= limit && min_id > self.id)
@@ -1046,6 +1125,7 @@ impl Best {
         self.items.clear();
     }
 
+    #[inline(always)]
     fn offer(&mut self, candidate: Candidate) {
         if self.items.len() == self.k {
             match self.items.last() {
@@ -1060,6 +1140,7 @@ impl Best {
 
     /// The bound a candidate must beat: the k-th so far, or +inf (which
     /// every finite distance beats) while fewer than k are known.
+    #[inline(always)]
     fn bound(&self) -> Bound {
         match self.items.last() {
             Some(worst) if self.items.len() == self.k => Bound {
@@ -1681,5 +1762,43 @@ mod tests {
         let parallel = index.query_indexed(10);
         assert_eq!(serial.ids, parallel.ids);
         assert_eq!(serial.distances, parallel.distances);
+    }
+
+    #[test]
+    fn dispatched_search_matches_the_baseline_build_bit_for_bit() {
+        // 6 features read few leaves and 24 read most, so that both the
+        // walks and the product filter run.
+        for (n_features, seed) in [(6, 11), (24, 12)] {
+            let points = gaussian(1500, n_features, seed);
+            let queries = gaussian(200, n_features, seed + 100);
+            let index = NeighborIndex::build(points.view());
+            let excluded = vec![NO_ID; queries.nrows()];
+            let k = 7;
+            for (strategy, group_size) in [
+                (Strategy::Single, 1),
+                (Strategy::Shared, SHARED_GROUP_SIZE),
+                (Strategy::Product, PRODUCT_GROUP_SIZE),
+            ] {
+                let task = Task {
+                    queries: queries.as_slice().unwrap(),
+                    excluded: &excluded,
+                    k,
+                    strategy,
+                    group_size,
+                };
+                let size = queries.nrows() * k;
+                let (mut baseline_distances, mut baseline_ids) = (vec![0.0; size], vec![0; size]);
+                index.search(&task, &mut baseline_distances, &mut baseline_ids);
+                let (mut distances, mut ids) = (vec![0.0; size], vec![0; size]);
+                index.search_dispatched(&task, &mut distances, &mut ids);
+                assert_eq!(ids, baseline_ids, "{n_features} features, {strategy:?}");
+                let bits = |values: &[f64]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(&distances),
+                    bits(&baseline_distances),
+                    "{n_features} features, {strategy:?}"
+                );
+            }
+        }
     }
 }
