@@ -129,6 +129,21 @@ impl ColumnData {
             (dst, src) => kind_mismatch(dst.kind(), src.kind()),
         }
     }
+
+    /// Moves all values of `other` to the end of this column, leaving
+    /// `other` empty; unlike [`Self::extend_from`], text is not copied.
+    ///
+    /// # Panics
+    /// If the kinds differ.
+    pub fn append_moved(&mut self, other: &mut ColumnData) {
+        match (self, other) {
+            (ColumnData::Number(dst), ColumnData::Number(src)) => dst.append(src),
+            (ColumnData::Category(dst), ColumnData::Category(src)) => dst.append(src),
+            (ColumnData::Boolean(dst), ColumnData::Boolean(src)) => dst.append(src),
+            (ColumnData::Timestamp(dst), ColumnData::Timestamp(src)) => dst.append(src),
+            (dst, src) => kind_mismatch(dst.kind(), src.kind()),
+        }
+    }
 }
 
 fn kind_mismatch(dst: ColumnKind, src: ColumnKind) -> ! {
@@ -239,6 +254,22 @@ impl Frame {
         );
         for (dst, src) in self.columns.iter_mut().zip(&other.columns) {
             dst.extend_from(src);
+        }
+    }
+
+    /// Moves all rows of `other` to the end of this frame; `first_row`
+    /// stays this frame's.
+    ///
+    /// # Panics
+    /// If the column kinds differ.
+    pub fn append_moved(&mut self, mut other: Frame) {
+        assert_eq!(
+            self.columns.len(),
+            other.columns.len(),
+            "frames differ in column count"
+        );
+        for (dst, src) in self.columns.iter_mut().zip(&mut other.columns) {
+            dst.append_moved(src);
         }
     }
 
