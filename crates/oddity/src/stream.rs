@@ -451,8 +451,9 @@ pub struct StreamModel {
     /// Incidents of entities since replaced, so the total survives them.
     forgotten_incidents: u64,
     n_replaced: u64,
-    /// The sum of the entities' [`EntityState::state_bytes`], kept up to
-    /// date record by record; recomputed on load.
+    /// Under a byte budget, the sum of the entities'
+    /// [`EntityState::state_bytes`], kept up to date record by record and
+    /// recomputed on load; 0 without a budget, where nothing reads it.
     #[serde(skip)]
     state_bytes: usize,
 }
@@ -711,14 +712,23 @@ impl StreamModel {
             if !self.entities.contains_key(&key) {
                 self.make_room();
                 let state = EntityState::new(&self.options, n_features)?;
-                self.state_bytes += state.state_bytes(&key);
+                if self.counts_bytes() {
+                    self.state_bytes += state.state_bytes(&key);
+                }
                 self.entities.insert(key.clone(), state);
             }
+            // Counting a state's bytes walks its buffers: only a byte
+            // budget needs it after every record.
+            let counts_bytes = self.counts_bytes();
             let state = self
                 .entities
                 .get_mut(&key)
                 .expect("the entity was just found or inserted");
-            let bytes_before = state.state_bytes(&key);
+            let bytes_before = if counts_bytes {
+                state.state_bytes(&key)
+            } else {
+                0
+            };
             state.last_seen = self.n_records;
             let time = binding.time.and_then(|index| match &frame.columns[index] {
                 ColumnData::Timestamp(values) => values[row],
@@ -749,7 +759,9 @@ impl StreamModel {
                 _ => score,
             };
             let decision = state.threshold.observe(score);
-            self.state_bytes = self.state_bytes + state.state_bytes(&key) - bytes_before;
+            if counts_bytes {
+                self.state_bytes = self.state_bytes + state.state_bytes(&key) - bytes_before;
+            }
             self.n_records += 1;
             self.fit_byte_budget(&key);
             out.push(StreamPoint {
@@ -796,7 +808,9 @@ impl StreamModel {
             .min_by_key(|(_, state)| state.last_seen)
             .map(|(key, _)| key.clone());
         if let Some((key, state)) = oldest.and_then(|key| self.entities.remove_entry(&key)) {
-            self.state_bytes -= state.state_bytes(&key);
+            if self.counts_bytes() {
+                self.state_bytes -= state.state_bytes(&key);
+            }
             self.forgotten_incidents += state.threshold.n_incidents();
             self.n_replaced += 1;
         }
@@ -805,7 +819,20 @@ impl StreamModel {
     /// The bytes the per-entity states hold together (see
     /// [`StreamOptions::max_bytes`]).
     pub fn state_bytes(&self) -> usize {
-        self.state_bytes
+        if self.counts_bytes() {
+            self.state_bytes
+        } else {
+            self.entities
+                .iter()
+                .map(|(key, state)| state.state_bytes(key))
+                .sum()
+        }
+    }
+
+    /// Whether a byte budget makes the model keep [`Self::state_bytes`]
+    /// up to date record by record.
+    fn counts_bytes(&self) -> bool {
+        self.options.max_bytes.is_some()
     }
 
     /// The human-readable header stored in front of the payload.
@@ -822,7 +849,7 @@ impl StreamModel {
             "time_column": self.options.time,
             "n_entities": self.entities.len(),
             "max_entity_bytes": self.options.max_bytes,
-            "entity_state_bytes": self.state_bytes,
+            "entity_state_bytes": self.state_bytes(),
             "features": self.feature_names,
             "id_column": self.options.selection.id,
             "label_column": self.options.selection.label,
@@ -875,11 +902,13 @@ impl StreamModel {
         }
         let mut model: StreamModel =
             postcard::from_bytes(&payload).map_err(|error| decode_error(error.to_string()))?;
-        model.state_bytes = model
-            .entities
-            .iter()
-            .map(|(key, state)| state.state_bytes(key))
-            .sum();
+        if model.counts_bytes() {
+            model.state_bytes = model
+                .entities
+                .iter()
+                .map(|(key, state)| state.state_bytes(key))
+                .sum();
+        }
         if model.entities.len() > model.options.max_entities {
             return Err(decode_error(format!(
                 "holds {} entities, more than its max_entities {}",
