@@ -81,6 +81,8 @@ pub struct PointWriter<W: Write> {
     /// Whether points come from a windowed model and carry a window span.
     windows: bool,
     header_written: bool,
+    /// One CSV line, reused from point to point.
+    line: String,
     n_written: u64,
     n_points: u64,
     n_anomalies: u64,
@@ -105,6 +107,7 @@ impl<W: Write> PointWriter<W> {
             top,
             windows: false,
             header_written: false,
+            line: String::new(),
             n_written: 0,
             n_points: 0,
             n_anomalies: 0,
@@ -131,31 +134,34 @@ impl<W: Write> PointWriter<W> {
             if self.format == OutputFormat::Table && !point.is_anomaly {
                 continue;
             }
-            let carried = columns
-                .iter()
-                .map(|(name, index)| {
-                    (
-                        name.clone(),
-                        cell_text(&frame.columns[*index], row_in_chunk),
-                    )
-                })
-                .collect();
-            let row = Row { point, carried };
+            let carried_cells = || {
+                columns
+                    .iter()
+                    .map(|(_, index)| cell_text(&frame.columns[*index], row_in_chunk))
+            };
+            let row = |point| Row {
+                point,
+                carried: columns
+                    .iter()
+                    .map(|(name, _)| name.clone())
+                    .zip(carried_cells())
+                    .collect(),
+            };
             match self.format {
                 OutputFormat::Table => {
-                    self.best.push(row);
+                    self.best.push(row(point));
                     if self.best.len() > self.top {
                         self.best.pop();
                     }
                 }
-                OutputFormat::Csv => self.write_csv(&row)?,
+                OutputFormat::Csv => self.write_csv(&point, carried_cells())?,
                 OutputFormat::Json => {
                     let prefix = if self.n_written == 0 { "[\n" } else { ",\n" };
                     self.out.write_all(prefix.as_bytes())?;
-                    serde_json::to_writer(&mut self.out, &json_row(&row))?;
+                    serde_json::to_writer(&mut self.out, &json_row(&row(point)))?;
                 }
                 OutputFormat::Ndjson => {
-                    serde_json::to_writer(&mut self.out, &json_row(&row))?;
+                    serde_json::to_writer(&mut self.out, &json_row(&row(point)))?;
                     self.out.write_all(b"\n")?;
                 }
             }
@@ -182,22 +188,43 @@ impl<W: Write> PointWriter<W> {
         header
     }
 
-    fn write_csv(&mut self, row: &Row) -> std::io::Result<()> {
+    /// Writes one point as a CSV line, with the `carried` input values
+    /// after its row number. The line is built in a reused buffer: at a
+    /// million points, a string per field cost more than formatting them.
+    fn write_csv(
+        &mut self,
+        point: &ScoredPoint,
+        carried: impl Iterator<Item = String>,
+    ) -> std::io::Result<()> {
+        use std::fmt::Write as _;
+
         if !self.header_written {
             let header = self.csv_header();
             write_csv_record(&mut self.out, header.iter().map(String::as_str))?;
             self.header_written = true;
         }
-        let point = &row.point;
-        let mut fields = vec![point.row.to_string()];
-        fields.extend(row.carried.iter().map(|(_, value)| value.clone()));
-        fields.push(point.score.to_string());
-        fields.push(point.probability.to_string());
-        fields.push(u8::from(point.is_anomaly).to_string());
+        let mut line = std::mem::take(&mut self.line);
+        line.clear();
+        // Writing into a `String` cannot fail, hence the ignored results.
+        let _ = write!(line, "{}", point.row);
+        for value in carried {
+            line.push(',');
+            push_csv_field(&mut line, &value);
+        }
+        let _ = write!(
+            line,
+            ",{},{},{}",
+            point.score,
+            point.probability,
+            u8::from(point.is_anomaly)
+        );
         if self.windows {
-            let span = point.window.as_ref();
-            fields.push(span.map_or_else(String::new, |s| s.first_row.to_string()));
-            fields.push(span.map_or_else(String::new, |s| s.last_row.to_string()));
+            match point.window.as_deref() {
+                Some(span) => {
+                    let _ = write!(line, ",{},{}", span.first_row, span.last_row);
+                }
+                None => line.push_str(",,"),
+            }
         }
         if self.explain {
             let (reason, top) =
@@ -214,10 +241,15 @@ impl<W: Write> PointWriter<W> {
                             .join(";");
                         (e.reason.clone(), top)
                     });
-            fields.push(reason);
-            fields.push(top);
+            line.push(',');
+            push_csv_field(&mut line, &reason);
+            line.push(',');
+            push_csv_field(&mut line, &top);
         }
-        write_csv_record(&mut self.out, fields.iter().map(String::as_str))
+        line.push('\n');
+        let written = self.out.write_all(line.as_bytes());
+        self.line = line;
+        written
     }
 }
 
@@ -401,6 +433,19 @@ fn write_lags(out: &mut impl Write, window: &WindowSpan) -> std::io::Result<()> 
 }
 
 /// Writes one CSV record, quoting fields that need it.
+/// Appends `field` to `line` as a CSV field: quoted, with quotes doubled,
+/// when it holds a comma, a quote or a line break (as
+/// [`write_csv_record`] writes it).
+fn push_csv_field(line: &mut String, field: &str) {
+    if field.contains([',', '"', '\n', '\r']) {
+        line.push('"');
+        line.push_str(&field.replace('"', "\"\""));
+        line.push('"');
+    } else {
+        line.push_str(field);
+    }
+}
+
 pub fn write_csv_record<'a>(
     out: &mut impl Write,
     fields: impl Iterator<Item = &'a str>,
