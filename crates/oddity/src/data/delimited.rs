@@ -31,17 +31,23 @@ const TASK_ROWS: usize = 2048;
 pub(crate) struct DelimitedSource {
     input: Input,
     schema: Arc<Schema>,
-    reader: csv::Reader<Box<dyn Read + Send>>,
-    has_header: bool,
-    /// Rows read ahead for inference and not yet yielded.
-    pending: VecDeque<ByteRecord>,
-    /// Records of the batch being parsed; reused, so that their buffers
-    /// are allocated once.
-    batch: Vec<ByteRecord>,
+    records: RecordReader,
+    /// Records of the batch being parsed, and of the one read meanwhile;
+    /// reused, so that their buffers are allocated once.
+    batches: [Vec<ByteRecord>; 2],
     parser: CellParser,
     /// 1-based number of the next row to yield.
     next_row: u64,
     warned_utf8: bool,
+}
+
+/// The sequential half of a source: splits the stream into records.
+struct RecordReader {
+    reader: csv::Reader<Box<dyn Read + Send>>,
+    has_header: bool,
+    /// Rows read ahead for inference and not yet yielded.
+    pending: VecDeque<ByteRecord>,
+    /// Set at the end of input, and after an error.
     done: bool,
 }
 
@@ -72,14 +78,16 @@ impl DelimitedSource {
         let mut source = DelimitedSource {
             input,
             schema: Arc::new(Schema::default()),
-            reader,
-            has_header: options.has_header,
-            pending: VecDeque::new(),
-            batch: Vec::new(),
+            records: RecordReader {
+                reader,
+                has_header: options.has_header,
+                pending: VecDeque::new(),
+                done: false,
+            },
+            batches: [Vec::new(), Vec::new()],
             parser: CellParser::new(&options.extra_missing),
             next_row: 1,
             warned_utf8: false,
-            done: false,
         };
 
         let names = source.read_names()?;
@@ -87,7 +95,7 @@ impl DelimitedSource {
         source.read_ahead(names.len(), options.infer_rows)?;
 
         let mut votes = vec![KindVote::default(); names.len()];
-        for record in &source.pending {
+        for record in &source.records.pending {
             for (vote, cell) in votes.iter_mut().zip(record) {
                 vote.observe_text(cell, &source.parser.missing);
             }
@@ -102,17 +110,17 @@ impl DelimitedSource {
     /// kept as data).
     fn read_names(&mut self) -> Result<Vec<String>, DataError> {
         let mut first = ByteRecord::new();
-        if !self.read_record(&mut first)? {
-            let kind = if self.has_header {
+        if !self.records.read_record(&self.input, &mut first)? {
+            let kind = if self.records.has_header {
                 DataErrorKind::EmptyWithHeader
             } else {
                 DataErrorKind::Empty
             };
             return Err(DataError::new(self.input.to_string(), kind));
         }
-        if !self.has_header {
+        if !self.records.has_header {
             let names = (0..first.len()).map(|i| format!("x{i}")).collect();
-            self.pending.push_back(first);
+            self.records.pending.push_back(first);
             return Ok(names);
         }
         let names = first
@@ -132,40 +140,122 @@ impl DelimitedSource {
 
     /// Buffers rows until `infer_rows` are held, the byte budget is spent, or the input ends.
     fn read_ahead(&mut self, n_fields: usize, infer_rows: usize) -> Result<(), DataError> {
-        let mut held_bytes: usize = self.pending.iter().map(|r| r.as_slice().len()).sum();
-        while self.pending.len() < infer_rows {
+        let records = &mut self.records;
+        let mut held_bytes: usize = records.pending.iter().map(|r| r.as_slice().len()).sum();
+        while records.pending.len() < infer_rows {
             if held_bytes > READ_AHEAD_BYTE_BUDGET {
                 tracing::debug!(
-                    rows = self.pending.len(),
+                    rows = records.pending.len(),
                     "read-ahead byte budget spent; inferring from fewer rows"
                 );
                 break;
             }
             let mut record = ByteRecord::new();
-            if !self.read_record(&mut record)? {
+            if !records.read_record(&self.input, &mut record)? {
                 break;
             }
-            let row = self.next_row + self.pending.len() as u64;
-            self.check_width(&record, n_fields, row)?;
+            let row = self.next_row + records.pending.len() as u64;
+            records.check_width(&self.input, &record, n_fields, row)?;
             held_bytes += record.as_slice().len();
-            self.pending.push_back(record);
+            records.pending.push_back(record);
         }
         Ok(())
     }
 
-    fn read_record(&mut self, record: &mut ByteRecord) -> Result<bool, DataError> {
+    fn warn_invalid_utf8(&mut self) {
+        if self.parser.saw_invalid_utf8 && !self.warned_utf8 {
+            self.warned_utf8 = true;
+            tracing::warn!(
+                input = %self.input,
+                "invalid UTF-8 replaced with U+FFFD in column names or category values"
+            );
+        }
+    }
+
+    /// Appends up to `max_rows` rows to `frame`, in batches of at most
+    /// [`BATCH_ROWS`]. While a batch large enough to parse in parallel is
+    /// parsed, the next one is read: splitting records then overlaps
+    /// parsing instead of waiting for it.
+    ///
+    /// The error is the first one a row-by-row reader would meet: a bad
+    /// cell in row then column order, else the read error (I/O, a ragged
+    /// row) that stopped the batch holding it.
+    fn fill(&mut self, frame: &mut Frame, max_rows: usize) -> Result<(), DataError> {
+        let n_fields = self.schema.len();
+        let Self {
+            input,
+            schema,
+            records,
+            batches: [current, next],
+            parser,
+            next_row,
+            ..
+        } = self;
+        let mut wanted = max_rows;
+        let first_batch = wanted.min(BATCH_ROWS);
+        let (mut n_read, mut stopped) =
+            records.read_batch(input, n_fields, current, *next_row, first_batch);
+        wanted -= n_read;
+        loop {
+            let batch = &current[..n_read];
+            let read_next = stopped.is_none() && !records.done && wanted > 0;
+            let (parsed, next_read) = if read_next && n_read >= 2 * TASK_ROWS {
+                rayon::join(
+                    || parse_records(parser, input, schema, batch, *next_row, frame),
+                    || {
+                        let first_row = *next_row + n_read as u64;
+                        let n_wanted = wanted.min(BATCH_ROWS);
+                        records.read_batch(input, n_fields, next, first_row, n_wanted)
+                    },
+                )
+            } else {
+                let parsed = parse_records(parser, input, schema, batch, *next_row, frame);
+                let next_read = if read_next && parsed.is_ok() {
+                    let first_row = *next_row + n_read as u64;
+                    records.read_batch(input, n_fields, next, first_row, wanted.min(BATCH_ROWS))
+                } else {
+                    (0, None)
+                };
+                (parsed, next_read)
+            };
+            match parsed {
+                Ok(saw_invalid_utf8) => parser.saw_invalid_utf8 |= saw_invalid_utf8,
+                Err(err) => return Err(err),
+            }
+            *next_row += n_read as u64;
+            if let Some(err) = stopped {
+                return Err(err);
+            }
+            if !read_next {
+                return Ok(());
+            }
+            std::mem::swap(current, next);
+            (n_read, stopped) = next_read;
+            wanted -= n_read;
+        }
+    }
+}
+
+impl RecordReader {
+    fn read_record(&mut self, input: &Input, record: &mut ByteRecord) -> Result<bool, DataError> {
         self.reader.read_byte_record(record).map_err(|e| {
             let line = e.position().map(|p| p.line());
             let io = match e.into_kind() {
                 csv::ErrorKind::Io(io) => io,
                 other => std::io::Error::other(format!("{other:?}")),
             };
-            let err = DataError::new(self.input.to_string(), DataErrorKind::Read(io));
+            let err = DataError::new(input.to_string(), DataErrorKind::Read(io));
             DataError { line, ..err }
         })
     }
 
-    fn check_width(&self, record: &ByteRecord, n_fields: usize, row: u64) -> Result<(), DataError> {
+    fn check_width(
+        &self,
+        input: &Input,
+        record: &ByteRecord,
+        n_fields: usize,
+        row: u64,
+    ) -> Result<(), DataError> {
         if record.len() == n_fields {
             return Ok(());
         }
@@ -181,28 +271,23 @@ impl DelimitedSource {
             }
         };
         let line = record.position().map(|p| p.line());
-        Err(DataError::new(self.input.to_string(), kind).at_row(row, line))
+        Err(DataError::new(input.to_string(), kind).at_row(row, line))
     }
 
-    fn warn_invalid_utf8(&mut self) {
-        if self.parser.saw_invalid_utf8 && !self.warned_utf8 {
-            self.warned_utf8 = true;
-            tracing::warn!(
-                input = %self.input,
-                "invalid UTF-8 replaced with U+FFFD in column names or category values"
-            );
-        }
-    }
-
-    /// Reads up to `max_rows` records into the front of `self.batch`,
-    /// read-ahead rows first, checking each one's width. Returns how many
-    /// were read and the error that stopped reading early, if any; marks
-    /// the source done at the end of input.
-    fn read_batch(&mut self, max_rows: usize) -> (usize, Option<DataError>) {
-        // Taken out while `self` reads into it.
-        let mut batch = std::mem::take(&mut self.batch);
+    /// Reads up to `max_rows` records, rows `first_row` onwards, into the
+    /// front of `batch`, read-ahead rows first, checking each one's width.
+    /// Returns how many were read and the error that stopped reading
+    /// early, if any; marks the reader done at the end of input or an
+    /// error.
+    fn read_batch(
+        &mut self,
+        input: &Input,
+        n_fields: usize,
+        batch: &mut Vec<ByteRecord>,
+        first_row: u64,
+        max_rows: usize,
+    ) -> (usize, Option<DataError>) {
         let mut n_read = 0;
-        let mut stopped = None;
         while n_read < max_rows {
             if batch.len() == n_read {
                 batch.push(ByteRecord::new());
@@ -211,96 +296,71 @@ impl DelimitedSource {
             if let Some(pending) = self.pending.pop_front() {
                 *record = pending;
             } else {
-                match self.read_record(record) {
-                    Ok(true) => {
-                        let row = self.next_row + n_read as u64;
-                        if let Err(err) = self.check_width(record, self.schema.len(), row) {
-                            stopped = Some(err);
-                            break;
-                        }
+                let row = first_row + n_read as u64;
+                let read = self.read_record(input, record).and_then(|more| {
+                    if more {
+                        self.check_width(input, record, n_fields, row)?;
                     }
+                    Ok(more)
+                });
+                match read {
+                    Ok(true) => {}
                     Ok(false) => {
                         self.done = true;
                         break;
                     }
                     Err(err) => {
-                        stopped = Some(err);
-                        break;
+                        self.done = true;
+                        return (n_read, Some(err));
                     }
                 }
             }
             n_read += 1;
         }
-        self.batch = batch;
-        (n_read, stopped)
+        (n_read, None)
     }
+}
 
-    /// Appends the first `n_rows` records of the batch to `frame` as rows
-    /// `next_row` onwards. The first cell that does not fit its column, in
-    /// row order and then column order, is the error, as if the rows were
-    /// parsed one by one.
-    fn parse_batch(&mut self, frame: &mut Frame, n_rows: usize) -> Result<(), DataError> {
-        let records = &self.batch[..n_rows];
-        let first_row = self.next_row;
-        if n_rows < 2 * TASK_ROWS || rayon::current_num_threads() == 1 {
-            for (offset, record) in records.iter().enumerate() {
-                let row = first_row + offset as u64;
-                push_record(
-                    &mut self.parser,
-                    &self.input,
-                    &self.schema,
-                    frame,
-                    record,
-                    row,
-                )?;
-            }
-            return Ok(());
-        }
-        let parts: Vec<(Frame, bool, Result<(), DataError>)> = records
-            .par_chunks(TASK_ROWS)
-            .enumerate()
-            .map(|(task, block)| {
-                let mut parser = self.parser.clone();
-                let mut part = Frame::with_capacity(Arc::clone(&self.schema), block.len());
-                let task_first_row = first_row + (task * TASK_ROWS) as u64;
-                let parsed = block.iter().enumerate().try_for_each(|(offset, record)| {
-                    let row = task_first_row + offset as u64;
-                    push_record(
-                        &mut parser,
-                        &self.input,
-                        &self.schema,
-                        &mut part,
-                        record,
-                        row,
-                    )
-                });
-                (part, parser.saw_invalid_utf8, parsed)
-            })
-            .collect();
-        for (part, saw_invalid_utf8, parsed) in parts {
-            self.parser.saw_invalid_utf8 |= saw_invalid_utf8;
-            // Parts are in row order, so the first error is the earliest.
-            parsed?;
-            frame.append_moved(part);
-        }
-        Ok(())
+/// Appends `records`, rows `first_row` onwards, to `frame`: in parallel
+/// tasks of [`TASK_ROWS`] rows, each into a frame of its own, when there
+/// are at least two tasks' worth. Returns whether any text needed lossy
+/// UTF-8 decoding, or the first cell, in row then column order, that does
+/// not fit its column.
+fn parse_records(
+    parser: &CellParser,
+    input: &Input,
+    schema: &Arc<Schema>,
+    records: &[ByteRecord],
+    first_row: u64,
+    frame: &mut Frame,
+) -> Result<bool, DataError> {
+    let parse_block = |block: &[ByteRecord], block_first_row: u64, part: &mut Frame| {
+        let mut parser = parser.clone();
+        let parsed = block.iter().enumerate().try_for_each(|(offset, record)| {
+            let row = block_first_row + offset as u64;
+            push_record(&mut parser, input, schema, part, record, row)
+        });
+        parsed.map(|()| parser.saw_invalid_utf8)
+    };
+    if records.len() < 2 * TASK_ROWS || rayon::current_num_threads() == 1 {
+        return parse_block(records, first_row, frame);
     }
-
-    fn fill(&mut self, frame: &mut Frame, max_rows: usize) -> Result<(), DataError> {
-        let mut n_rows = 0;
-        while n_rows < max_rows && !self.done {
-            let (n_read, stopped) = self.read_batch((max_rows - n_rows).min(BATCH_ROWS));
-            // Rows read before a read error still come first: a bad cell
-            // among them is the earlier error.
-            self.parse_batch(frame, n_read)?;
-            self.next_row += n_read as u64;
-            n_rows += n_read;
-            if let Some(err) = stopped {
-                return Err(err);
-            }
-        }
-        Ok(())
+    let parts: Vec<(Frame, Result<bool, DataError>)> = records
+        .par_chunks(TASK_ROWS)
+        .enumerate()
+        .map(|(task, block)| {
+            let mut part = Frame::with_capacity(Arc::clone(schema), block.len());
+            let parsed = parse_block(block, first_row + (task * TASK_ROWS) as u64, &mut part);
+            (part, parsed)
+        })
+        .collect();
+    let mut saw_invalid_utf8 = false;
+    for (part, parsed) in parts {
+        // Parts are in row order, so the first error is the earliest.
+        saw_invalid_utf8 |= parsed?;
+        frame.append_moved(part);
     }
+    Ok(saw_invalid_utf8)
 }
 
 /// Appends `record` as row `row` of `frame`; a cell that does not fit its
@@ -332,7 +392,7 @@ impl RecordSource for DelimitedSource {
     }
 
     fn next_chunk(&mut self, max_rows: usize) -> Result<Option<Frame>, DataError> {
-        if self.done {
+        if self.records.done {
             return Ok(None);
         }
         let max_rows = max_rows.max(1);
@@ -342,8 +402,8 @@ impl RecordSource for DelimitedSource {
         let filled = self.fill(&mut frame, max_rows);
         self.warn_invalid_utf8();
         if let Err(err) = filled {
-            self.done = true;
-            self.pending.clear();
+            self.records.done = true;
+            self.records.pending.clear();
             return Err(err);
         }
         Ok((frame.n_rows() > 0).then_some(frame))
@@ -543,6 +603,56 @@ mod tests {
                  (override the type with --type amount=category)",
                 row + 1
             )
+        );
+    }
+
+    #[test]
+    fn a_bad_cell_comes_before_a_ragged_row_read_meanwhile() {
+        let mut lines: Vec<String> = long_text(3 * BATCH_ROWS)
+            .lines()
+            .map(String::from)
+            .collect();
+        // The second batch, with the ragged row, is read while the first,
+        // with the bad cell, is parsed.
+        let bad = BATCH_ROWS - 3;
+        lines[bad] = "1,oops,k1".to_string();
+        lines[BATCH_ROWS + 5] = "1,2".to_string();
+        // Only in the third batch: numbered from where the others stop.
+        let later = 2 * BATCH_ROWS + 17;
+        let options = ReadOptions {
+            infer_rows: 10,
+            ..options()
+        };
+        let read = |lines: &[String]| {
+            let text = lines.join("\n") + "\n";
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(2)
+                .build()
+                .unwrap();
+            pool.install(|| drain(open_text(&text, &options).unwrap()))
+                .unwrap_err()
+                .to_string()
+        };
+
+        let both = read(&lines);
+        lines[bad] = "1,2.5,k1".to_string();
+        lines[BATCH_ROWS + 5] = "1,2.5,k1".to_string();
+        lines[later] = "1,2.5,k1,extra".to_string();
+        let third = read(&lines);
+
+        assert!(
+            both.starts_with(&format!(
+                "t.csv: row {bad} (line {}), column \"amount\"",
+                bad + 1
+            )),
+            "{both}"
+        );
+        assert!(
+            third.starts_with(&format!(
+                "t.csv: row {later} (line {}): found 4 fields",
+                later + 1
+            )),
+            "{third}"
         );
     }
 
