@@ -432,10 +432,8 @@ fn write_lags(out: &mut impl Write, window: &WindowSpan) -> std::io::Result<()> 
     writeln!(out, "        by lag: {}", lags.join(", "))
 }
 
-/// Writes one CSV record, quoting fields that need it.
 /// Appends `field` to `line` as a CSV field: quoted, with quotes doubled,
-/// when it holds a comma, a quote or a line break (as
-/// [`write_csv_record`] writes it).
+/// when it holds a comma, a quote or a line break.
 fn push_csv_field(line: &mut String, field: &str) {
     if field.contains([',', '"', '\n', '\r']) {
         line.push('"');
@@ -446,25 +444,20 @@ fn push_csv_field(line: &mut String, field: &str) {
     }
 }
 
+/// Writes one CSV record, quoting fields that need it.
 pub fn write_csv_record<'a>(
     out: &mut impl Write,
     fields: impl Iterator<Item = &'a str>,
 ) -> std::io::Result<()> {
-    let mut first = true;
-    for field in fields {
-        if !first {
-            out.write_all(b",")?;
+    let mut line = String::new();
+    for (index, field) in fields.enumerate() {
+        if index > 0 {
+            line.push(',');
         }
-        first = false;
-        if field.contains([',', '"', '\n', '\r']) {
-            out.write_all(b"\"")?;
-            out.write_all(field.replace('"', "\"\"").as_bytes())?;
-            out.write_all(b"\"")?;
-        } else {
-            out.write_all(field.as_bytes())?;
-        }
+        push_csv_field(&mut line, field);
     }
-    out.write_all(b"\n")
+    line.push('\n');
+    out.write_all(line.as_bytes())
 }
 
 #[cfg(test)]
