@@ -197,24 +197,24 @@ impl DelimitedSource {
             records.read_batch(input, n_fields, current, *next_row, first_batch);
         wanted -= n_read;
         loop {
-            let batch = &current[..n_read];
             let read_next = stopped.is_none() && !records.done && wanted > 0;
-            let (parsed, next_read) = if read_next && n_read >= 2 * TASK_ROWS {
-                rayon::join(
-                    || parse_records(parser, input, schema, batch, *next_row, frame),
-                    || {
-                        let first_row = *next_row + n_read as u64;
-                        let n_wanted = wanted.min(BATCH_ROWS);
-                        records.read_batch(input, n_fields, next, first_row, n_wanted)
-                    },
-                )
+            let batch = &current[..n_read];
+            let mut parse_current =
+                || parse_records(parser, input, schema, batch, *next_row, frame);
+            let following_row = *next_row + n_read as u64;
+            let n_following = wanted.min(BATCH_ROWS);
+            let mut read_following =
+                || records.read_batch(input, n_fields, next, following_row, n_following);
+            let (parsed, next_read) = if !read_next {
+                (parse_current(), (0, None))
+            } else if n_read >= 2 * TASK_ROWS {
+                rayon::join(parse_current, read_following)
             } else {
-                let parsed = parse_records(parser, input, schema, batch, *next_row, frame);
-                let next_read = if read_next && parsed.is_ok() {
-                    let first_row = *next_row + n_read as u64;
-                    records.read_batch(input, n_fields, next, first_row, wanted.min(BATCH_ROWS))
-                } else {
-                    (0, None)
+                let parsed = parse_current();
+                // After a bad cell the source stops: nothing more to read.
+                let next_read = match parsed {
+                    Ok(_) => read_following(),
+                    Err(_) => (0, None),
                 };
                 (parsed, next_read)
             };
