@@ -822,11 +822,16 @@ impl StreamModel {
         if self.counts_bytes() {
             self.state_bytes
         } else {
-            self.entities
-                .iter()
-                .map(|(key, state)| state.state_bytes(key))
-                .sum()
+            self.summed_state_bytes()
         }
+    }
+
+    /// The entities' [`EntityState::state_bytes`] summed afresh.
+    fn summed_state_bytes(&self) -> usize {
+        self.entities
+            .iter()
+            .map(|(key, state)| state.state_bytes(key))
+            .sum()
     }
 
     /// Whether a byte budget makes the model keep [`Self::state_bytes`]
@@ -903,11 +908,7 @@ impl StreamModel {
         let mut model: StreamModel =
             postcard::from_bytes(&payload).map_err(|error| decode_error(error.to_string()))?;
         if model.counts_bytes() {
-            model.state_bytes = model
-                .entities
-                .iter()
-                .map(|(key, state)| state.state_bytes(key))
-                .sum();
+            model.state_bytes = model.summed_state_bytes();
         }
         if model.entities.len() > model.options.max_entities {
             return Err(decode_error(format!(
