@@ -276,17 +276,33 @@ pub struct NumberProfile {
 }
 
 impl NumberProfile {
-    fn from_values(values: &[f64], n_rows: usize) -> Option<NumberProfile> {
-        let mut finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    /// Profiles `values`, `n_rows` of them; `None` when none is finite.
+    /// NaN counts as missing, infinities are left out of the statistics.
+    fn from_values(values: impl IntoIterator<Item = f64>, n_rows: usize) -> Option<NumberProfile> {
+        // One pass copies the finite values and gathers what a scan can
+        // give (count of missing, sum, extremes), so that selection below
+        // only has the inner quantiles to find.
+        let mut finite: Vec<f64> = Vec::with_capacity(n_rows);
+        let mut n_missing = 0usize;
+        let mut sum = 0.0;
+        let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
+        for value in values {
+            if value.is_finite() {
+                finite.push(value);
+                sum += value;
+                min = min.min(value);
+                max = max.max(value);
+            } else if value.is_nan() {
+                n_missing += 1;
+            }
+        }
         if finite.is_empty() {
             return None;
         }
-        let mean = finite.iter().sum::<f64>() / finite.len() as f64;
+        let mean = sum / finite.len() as f64;
         let variance =
             finite.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / finite.len() as f64;
-        let n_missing = values.iter().filter(|v| v.is_nan()).count();
-        let [min, low, q1, median, q3, high, max] =
-            quantiles(&mut finite, [0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0]);
+        let [low, q1, median, q3, high] = quantiles(&mut finite, [0.05, 0.25, 0.5, 0.75, 0.95]);
         Some(NumberProfile {
             min,
             low,
@@ -303,12 +319,11 @@ impl NumberProfile {
 }
 
 /// Linear-interpolation quantiles (numpy's default) of non-empty `values`
-/// at the ascending probabilities `qs`; reorders `values`.
+/// at the probabilities `qs`; reorders `values`.
 ///
 /// Each quantile needs at most two order statistics, and they are found
-/// by selection, each within the part right of the previous one, rather
-/// than by sorting: the same values in expected linear time, which matters
-/// because every numeric column of every fit is profiled.
+/// by selection rather than by sorting (expected linear time), because
+/// every numeric column of every fit is profiled; see [`select_ranks`].
 fn quantiles<const N: usize>(values: &mut [f64], qs: [f64; N]) -> [f64; N] {
     let last = values.len() - 1;
     let positions = qs.map(|q| q * last as f64);
@@ -319,17 +334,31 @@ fn quantiles<const N: usize>(values: &mut [f64], qs: [f64; N]) -> [f64; N] {
         .collect();
     ranks.sort_unstable();
     ranks.dedup();
-    let mut start = 0;
-    for &rank in &ranks {
-        values[start..].select_nth_unstable_by(rank - start, f64::total_cmp);
-        start = rank + 1;
-    }
+    select_ranks(values, 0, &ranks);
     positions.map(|position| {
         let below = (position.floor() as usize).min(last);
         let above = (position.ceil() as usize).min(last);
         let fraction = position - below as f64;
         values[below] + (values[above] - values[below]) * fraction
     })
+}
+
+/// Moves the order statistic of each of the ascending, distinct `ranks`
+/// (counted from `offset`, the rank of `values[0]`) to its place.
+///
+/// The middle rank is selected first and splits the slice, so each half's
+/// ranks are found within that half: about `n log2(k)` work for `k`
+/// ranks, where selecting them in ascending order, each right of the last,
+/// costs up to `k n`.
+fn select_ranks(values: &mut [f64], offset: usize, ranks: &[usize]) {
+    if ranks.is_empty() {
+        return;
+    }
+    let middle = ranks.len() / 2;
+    let index = ranks[middle] - offset;
+    let (left, _, right) = values.select_nth_unstable_by(index, f64::total_cmp);
+    select_ranks(left, offset, &ranks[..middle]);
+    select_ranks(right, offset + index + 1, &ranks[middle + 1..]);
 }
 
 /// A fitted affine map for one numeric output: fill, clamp, shift, divide.
@@ -613,8 +642,7 @@ fn fit_column(
     let n_rows = rows.len();
     let (profile, map) = match data {
         ColumnData::Number(values) => {
-            let picked: Vec<f64> = rows.iter().map(|&row| values[row]).collect();
-            let profile = NumberProfile::from_values(&picked, n_rows);
+            let profile = NumberProfile::from_values(rows.iter().map(|&row| values[row]), n_rows);
             let map = NumberMap::fit(profile.as_ref(), config);
             (profile.map(ColumnProfile::Number), ColumnMap::Number(map))
         }
@@ -687,8 +715,8 @@ fn fit_column(
                 .iter()
                 .map(|&row| values[row].map_or(f64::NAN, day_of_week))
                 .collect();
-            let hour_profile = NumberProfile::from_values(&hours, n_rows);
-            let weekday_profile = NumberProfile::from_values(&weekdays, n_rows);
+            let hour_profile = NumberProfile::from_values(hours, n_rows);
+            let weekday_profile = NumberProfile::from_values(weekdays, n_rows);
             let map = ColumnMap::Timestamp {
                 hour: NumberMap::fit(hour_profile.as_ref(), config),
                 weekday: NumberMap::fit(weekday_profile.as_ref(), config),
@@ -852,6 +880,32 @@ mod tests {
 
     fn numbers(values: &[f64]) -> ColumnData {
         ColumnData::Number(values.to_vec())
+    }
+
+    /// numpy's linear-interpolation quantile, from a full sort.
+    fn sorted_quantile(values: &[f64], q: f64) -> f64 {
+        let mut sorted = values.to_vec();
+        sorted.sort_unstable_by(f64::total_cmp);
+        let position = q * (sorted.len() - 1) as f64;
+        let below = position.floor() as usize;
+        let above = position.ceil() as usize;
+        sorted[below] + (sorted[above] - sorted[below]) * (position - below as f64)
+    }
+
+    #[test]
+    fn selected_quantiles_equal_those_of_a_full_sort() {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(7);
+        let qs = [0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0];
+        for len in [1_i32, 2, 3, 7, 20, 101, 1000, 4097] {
+            // Few distinct values, so that ties straddle the ranks.
+            let values: Vec<f64> = (0..len)
+                .map(|_| f64::from(rng.random_range(0..len / 3 + 2)) * 0.5)
+                .collect();
+            let expected = qs.map(|q| sorted_quantile(&values, q));
+            let mut scratch = values.clone();
+            assert_eq!(quantiles(&mut scratch, qs), expected, "{len} values");
+        }
     }
 
     #[test]
