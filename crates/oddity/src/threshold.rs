@@ -9,6 +9,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use rayon::slice::ParallelSliceMut;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -423,7 +424,10 @@ impl ScoreCalibration {
                 n_scores: reference_scores.len(),
             });
         }
-        sorted.sort_unstable_by(f64::total_cmp);
+        // Calibrating on every training score of a large fit is dominated
+        // by this sort, and the order is total, so the parallel sort gives
+        // the same result.
+        sorted.par_sort_unstable_by(f64::total_cmp);
         let n = sorted.len();
 
         let median = median_of_sorted(&sorted);
