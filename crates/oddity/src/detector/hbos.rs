@@ -182,13 +182,40 @@ impl Hbos {
             .par_chunks(BLOCK_ROWS * n_features)
             .map(|block| {
                 let mut counts = vec![0u64; 2 * bins];
-                for row in block.chunks_exact(n_features) {
-                    for (feature, (&value, histogram)) in row.iter().zip(&histograms).enumerate() {
+                let (counted, scored) = counts.split_at_mut(bins);
+                // Feature by feature within the block (which stays in
+                // cache), so that one histogram and its counters are all
+                // the inner loop touches. Rows go round LANES copies of
+                // the counters: most values fall in a few bins, and
+                // successive increments of one counter would each wait
+                // for the last.
+                let mut lane_counts = vec![0u32; 2 * LANES * n_bins];
+                for (feature, histogram) in histograms.iter().enumerate() {
+                    lane_counts.fill(0);
+                    let (lane_counted, lane_scored) = lane_counts.split_at_mut(LANES * n_bins);
+                    for (index, row) in block.chunks_exact(n_features).enumerate() {
+                        let value = row[feature];
                         if value.is_finite() {
+                            let lane = (index % LANES) * n_bins;
                             let bin = histogram.counting_bin(value);
-                            counts[feature * n_bins + bin] += 1;
-                            let scored = histogram.training_scoring_bin(value, bin);
-                            counts[bins + feature * n_bins + scored] += 1;
+                            lane_counted[lane + bin] += 1;
+                            lane_scored[lane + histogram.training_scoring_bin(value, bin)] += 1;
+                        }
+                    }
+                    let range = feature * n_bins..(feature + 1) * n_bins;
+                    for lane in 0..LANES {
+                        let lane_range = lane * n_bins..(lane + 1) * n_bins;
+                        for (total, &count) in counted[range.clone()]
+                            .iter_mut()
+                            .zip(&lane_counted[lane_range.clone()])
+                        {
+                            *total += u64::from(count);
+                        }
+                        for (total, &count) in scored[range.clone()]
+                            .iter_mut()
+                            .zip(&lane_scored[lane_range])
+                        {
+                            *total += u64::from(count);
                         }
                     }
                 }
@@ -282,13 +309,31 @@ fn finite_ranges(data: &[f64], n_features: usize) -> Vec<(f64, f64)> {
     data.par_chunks(BLOCK_ROWS * n_features)
         .map(|block| {
             let mut ranges = empty();
-            for row in block.chunks_exact(n_features) {
-                for (range, &value) in ranges.iter_mut().zip(row) {
-                    // `min` and `max` skip NaN: a select instead of a branch.
-                    let value = if value.is_finite() { value } else { f64::NAN };
-                    range.0 = range.0.min(value);
-                    range.1 = range.1.max(value);
+            for (feature, range) in ranges.iter_mut().enumerate() {
+                // LANES running extremes per feature, each over every
+                // LANES-th row, so that consecutive comparisons do not
+                // wait on one another.
+                let mut lows = [f64::INFINITY; LANES];
+                let mut highs = [f64::NEG_INFINITY; LANES];
+                let mut groups = block.chunks_exact(LANES * n_features);
+                for group in &mut groups {
+                    for lane in 0..LANES {
+                        // `min` and `max` skip NaN: a select instead of a
+                        // branch.
+                        let value = finite_or_nan(group[lane * n_features + feature]);
+                        lows[lane] = lows[lane].min(value);
+                        highs[lane] = highs[lane].max(value);
+                    }
                 }
+                for row in groups.remainder().chunks_exact(n_features) {
+                    let value = finite_or_nan(row[feature]);
+                    lows[0] = lows[0].min(value);
+                    highs[0] = highs[0].max(value);
+                }
+                *range = (
+                    lows.into_iter().fold(f64::INFINITY, f64::min),
+                    highs.into_iter().fold(f64::NEG_INFINITY, f64::max),
+                );
             }
             ranges
         })
@@ -299,6 +344,13 @@ fn finite_ranges(data: &[f64], n_features: usize) -> Vec<(f64, f64)> {
             }
             total
         })
+}
+
+/// Interleaved accumulators per feature in the fitting passes.
+const LANES: usize = 4;
+
+fn finite_or_nan(value: f64) -> f64 {
+    if value.is_finite() { value } else { f64::NAN }
 }
 
 impl Histogram {
