@@ -306,15 +306,52 @@ impl Reservoir {
     }
 }
 
-/// Reads the whole source, keeping a sample; returns it with the row count
-/// and, when they fit in `retain_bytes`, every chunk read.
+/// What [`sample_source`] read: the sample to fit on, the number of rows
+/// read, and the input kept for scoring it again.
+struct SampledInput {
+    sample: Frame,
+    n_read: u64,
+    retained: Retained,
+}
+
+/// The input kept in memory by [`sample_source`].
+enum Retained {
+    /// Larger than the budget: read it again.
+    Nothing,
+    /// Every chunk read, in order.
+    Chunks(Vec<Frame>),
+    /// The sample is every row read, in order, and stands for the input.
+    Sample,
+}
+
+impl SampledInput {
+    /// Every row read, in order, when the input was kept.
+    fn into_retained(self) -> Option<Vec<Frame>> {
+        match self.retained {
+            Retained::Nothing => None,
+            Retained::Chunks(chunks) => Some(chunks),
+            Retained::Sample => Some(vec![self.sample]),
+        }
+    }
+}
+
+/// Reads the whole source, keeping a sample of at most
+/// [`FitOptions::max_fit_rows`] rows (every row with windows), and every
+/// chunk read while they fit in `retain_bytes`.
+///
+/// While every row read both fits the sample and is retained, chunks are
+/// kept once, not also copied into the sample: when the whole input ends
+/// up fitted it is held in memory once, as [`Retained::Sample`]. The first
+/// chunk that overflows either fills the reservoir with the chunks kept
+/// so far, in order, so the sample is the one offering every chunk as it
+/// came would give.
 fn sample_source(
     source: &mut dyn RecordSource,
     options: &FitOptions,
     retain_bytes: usize,
     training: TrainingRows,
     on_rows: &mut dyn FnMut(u64),
-) -> Result<(Frame, u64, Option<Vec<Frame>>), Error> {
+) -> Result<SampledInput, Error> {
     if training.normal_only && options.detector.is_supervised() {
         return Err(Error::Label {
             column: options.selection.label.clone().unwrap_or_default(),
@@ -343,17 +380,30 @@ fn sample_source(
     let mut reservoir = Reservoir::new(capacity, options.seed);
     let mut retained = Some(Vec::new());
     let mut retained_bytes = 0;
+    // Whether every chunk read is in `retained` and none in the reservoir.
+    let every_row_fitted = training == TrainingRows::default();
+    let mut deferred = every_row_fitted;
     let mut n_read = 0;
     while let Some(chunk) = source.next_chunk(options.chunk_rows)? {
-        if training == TrainingRows::default() {
-            reservoir.offer(&chunk);
-        } else {
-            reservoir.offer(&training.select(&chunk, options)?);
+        let chunk_bytes = estimated_bytes(&chunk);
+        let fits_sample = (n_read + chunk.n_rows() as u64) <= capacity as u64;
+        if deferred && !(fits_sample && retained_bytes + chunk_bytes <= retain_bytes) {
+            for kept in retained.iter().flatten() {
+                reservoir.offer(kept);
+            }
+            deferred = false;
+        }
+        if !deferred {
+            if every_row_fitted {
+                reservoir.offer(&chunk);
+            } else {
+                reservoir.offer(&training.select(&chunk, options)?);
+            }
         }
         n_read += chunk.n_rows() as u64;
         on_rows(n_read);
         if let Some(chunks) = &mut retained {
-            retained_bytes += estimated_bytes(&chunk);
+            retained_bytes += chunk_bytes;
             if retained_bytes <= retain_bytes {
                 chunks.push(chunk);
             } else {
@@ -361,6 +411,21 @@ fn sample_source(
                 retained = None;
             }
         }
+    }
+    if deferred && let Some(chunks) = retained.take().filter(|chunks| !chunks.is_empty()) {
+        let mut sample = Frame::with_capacity(
+            source.schema().clone(),
+            chunks.iter().map(Frame::n_rows).sum(),
+        );
+        sample.first_row = chunks[0].first_row;
+        for chunk in chunks {
+            sample.append_moved(chunk);
+        }
+        return Ok(SampledInput {
+            sample,
+            n_read,
+            retained: Retained::Sample,
+        });
     }
     let sample = reservoir
         .sample
@@ -372,7 +437,11 @@ fn sample_source(
             "training on a uniform sample of the input"
         );
     }
-    Ok((sample, n_read, retained))
+    Ok(SampledInput {
+        sample,
+        n_read,
+        retained: retained.map_or(Retained::Nothing, Retained::Chunks),
+    })
 }
 
 /// A rough size of a frame in memory, for budgets.
@@ -397,6 +466,8 @@ pub struct FrameSource {
     input: Input,
     schema: Arc<Schema>,
     frames: VecDeque<Frame>,
+    /// Rows of the front frame already served.
+    served: usize,
 }
 
 impl FrameSource {
@@ -406,6 +477,7 @@ impl FrameSource {
             input,
             schema,
             frames: frames.into(),
+            served: 0,
         }
     }
 }
@@ -420,26 +492,22 @@ impl RecordSource for FrameSource {
     }
 
     fn next_chunk(&mut self, max_rows: usize) -> Result<Option<Frame>, crate::data::DataError> {
-        let Some(frame) = self.frames.pop_front() else {
+        let Some(frame) = self.frames.front() else {
             return Ok(None);
         };
-        let max_rows = max_rows.max(1);
-        if frame.n_rows() <= max_rows {
-            return Ok(Some(frame));
+        let end = frame.n_rows().min(self.served + max_rows.max(1));
+        if self.served == 0 && end == frame.n_rows() {
+            return Ok(self.frames.pop_front());
         }
-        // Split off the first `max_rows` rows; the rest goes back in front.
-        let mut head = Frame::with_capacity(frame.schema.clone(), max_rows);
-        let mut tail = Frame::with_capacity(frame.schema.clone(), frame.n_rows() - max_rows);
-        for row in 0..frame.n_rows() {
-            if row < max_rows {
-                head.push_row_from(&frame, row);
-            } else {
-                tail.push_row_from(&frame, row);
-            }
+        // Copy out the next rows of a frame larger than a chunk, which is
+        // dropped once served whole.
+        let head = frame.slice(self.served..end);
+        if end == frame.n_rows() {
+            self.frames.pop_front();
+            self.served = 0;
+        } else {
+            self.served = end;
         }
-        head.first_row = frame.first_row;
-        tail.first_row = frame.first_row + max_rows as u64;
-        self.frames.push_front(tail);
         Ok(Some(head))
     }
 }
@@ -466,9 +534,8 @@ impl Model {
                 .map_err(window::WindowError::from)?;
         }
         let input = source.input().to_string();
-        let (sample, n_rows_read, _) =
-            sample_source(source, options, 0, TrainingRows::default(), on_rows)?;
-        Model::fit_frame(&sample, options, &input, n_rows_read)
+        let sampled = sample_source(source, options, 0, TrainingRows::default(), on_rows)?;
+        Model::fit_frame(&sampled.sample, options, &input, sampled.n_read)
     }
 
     /// Like [`Model::fit`], and also returns every chunk read when they
@@ -497,10 +564,9 @@ impl Model {
                 .map_err(window::WindowError::from)?;
         }
         let input = source.input().to_string();
-        let (sample, n_rows_read, retained) =
-            sample_source(source, options, retain_bytes, training, on_rows)?;
-        let model = Model::fit_frame(&sample, options, &input, n_rows_read)?;
-        Ok((model, retained))
+        let sampled = sample_source(source, options, retain_bytes, training, on_rows)?;
+        let model = Model::fit_frame(&sampled.sample, options, &input, sampled.n_read)?;
+        Ok((model, sampled.into_retained()))
     }
 
     /// Fits a model on an in-memory frame (on a uniform sample of
@@ -1598,10 +1664,61 @@ mod tests {
         )]);
         let mut source = FrameSource::new(Input::Stdin, data.schema.clone(), vec![data]);
         let mut firsts = Vec::new();
+        let mut values = Vec::new();
         while let Some(chunk) = source.next_chunk(4).unwrap() {
             firsts.push((chunk.first_row, chunk.n_rows()));
+            values.extend_from_slice(chunk.columns[0].as_numbers().unwrap());
         }
         assert_eq!(firsts, vec![(1, 4), (5, 4), (9, 2)]);
+        assert_eq!(values, (0..10).map(f64::from).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn retaining_the_input_fits_the_sample_reading_alone_would() {
+        // Chunks of 700 rows of 3000: the sample holds the whole input, or
+        // overflows at the second chunk, and the budget keeps every chunk
+        // or gives up after two. Whichever way the input is kept, the
+        // model is the one a plain fit gives.
+        let columns = gaussian_columns(3000, 2, 5);
+        let data = frame(vec![
+            ("a", ColumnData::Number(columns[0].clone())),
+            ("b", ColumnData::Number(columns[1].clone())),
+        ]);
+        let chunk_bytes = 700 * 2 * 8;
+        for (max_fit_rows, budget, expected_chunks) in [
+            (3000, usize::MAX, Some(1)),
+            (1000, usize::MAX, Some(5)),
+            (3000, 2 * chunk_bytes, None),
+            (1000, 2 * chunk_bytes, None),
+        ] {
+            let options = FitOptions {
+                max_fit_rows,
+                chunk_rows: 700,
+                ..FitOptions::default()
+            };
+            let source = || FrameSource::new(Input::Stdin, data.schema.clone(), vec![data.clone()]);
+            let plain = Model::fit(&mut source(), &options, &mut |_| {}).unwrap();
+            let (model, retained) = Model::fit_retaining(
+                &mut source(),
+                &options,
+                budget,
+                TrainingRows::default(),
+                &mut |_| {},
+            )
+            .unwrap();
+            let case = format!("max_fit_rows {max_fit_rows}, budget {budget}");
+            assert_eq!(model.training.n_rows_fitted, max_fit_rows, "{case}");
+            let scores = |model: &Model| -> Vec<f64> {
+                let scorer = model.scorer(&data.schema).unwrap();
+                let points = scorer.score(&data, ExplainWhich::None).unwrap();
+                points.iter().map(|point| point.score).collect()
+            };
+            assert_eq!(scores(&model), scores(&plain), "{case}");
+            assert_eq!(retained.as_ref().map(Vec::len), expected_chunks, "{case}");
+            if let Some(frames) = retained {
+                assert_eq!(Frame::concat(data.schema.clone(), &frames), data, "{case}");
+            }
+        }
     }
 
     #[test]

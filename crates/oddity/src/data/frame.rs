@@ -130,6 +130,19 @@ impl ColumnData {
         }
     }
 
+    /// A new column of the values at `rows`.
+    ///
+    /// # Panics
+    /// If `rows` is out of bounds.
+    pub fn slice(&self, rows: std::ops::Range<usize>) -> ColumnData {
+        match self {
+            ColumnData::Number(values) => ColumnData::Number(values[rows].to_vec()),
+            ColumnData::Category(values) => ColumnData::Category(values[rows].to_vec()),
+            ColumnData::Boolean(values) => ColumnData::Boolean(values[rows].to_vec()),
+            ColumnData::Timestamp(values) => ColumnData::Timestamp(values[rows].to_vec()),
+        }
+    }
+
     /// Moves all values of `other` to the end of this column, leaving
     /// `other` empty; unlike [`Self::extend_from`], text is not copied.
     ///
@@ -270,6 +283,22 @@ impl Frame {
         );
         for (dst, src) in self.columns.iter_mut().zip(&mut other.columns) {
             dst.append_moved(src);
+        }
+    }
+
+    /// A new frame of the rows at `rows`, numbered as they are here.
+    ///
+    /// # Panics
+    /// If `rows` is out of bounds.
+    pub fn slice(&self, rows: std::ops::Range<usize>) -> Frame {
+        Frame {
+            schema: self.schema.clone(),
+            first_row: self.first_row + rows.start as u64,
+            columns: self
+                .columns
+                .iter()
+                .map(|column| column.slice(rows.clone()))
+                .collect(),
         }
     }
 
