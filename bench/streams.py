@@ -6,7 +6,8 @@ Two parts, in one run on the same machine:
 1. throughput: the prequential loop (score a point, then learn it), one
    thread, on ../shared/data/synthetic/stream_10d.csv (200,000 points, 10
    features). oddity's random cut forest (50 trees, 256 points per tree)
-   beside AWS's rcflib through its Python bindings (`krcf`, when
+   beside AWS's rcflib compiled natively (the `krcf` crate, built from
+   bench/rcflib_native), through its Python bindings (`krcf`, when
    installed) and the README's figure for rcflib's native Rust; oddity's
    half-space trees beside River's HalfSpaceTrees at the same parameters
    (25 trees, height 15, window 250). River is slow, so it runs on the
@@ -23,7 +24,8 @@ left out of it, saying so.
         [--seeds 1,2,3,4,5] [--doc PATH]
 
 Needs: cargo, GNU time, `pip install river==0.26.1 krcf==0.4.0` (either may
-be missing; its rows then say so).
+be missing; its rows then say so), and crates.io for the native rcflib
+build in bench/rcflib_native (without it, that row says so).
 """
 
 import argparse
@@ -44,6 +46,9 @@ STREAM_CSV = SHARED / "synthetic" / "stream_10d.csv"
 NAB_DIR = SHARED / "nab"
 ODDITY = REPO_ROOT / "target" / "release" / "oddity"
 THROUGHPUT = REPO_ROOT / "target" / "release" / "examples" / "stream_throughput"
+# rcflib natively, through the `krcf` crate; its own cargo project.
+RCFLIB_NATIVE_DIR = REPO_ROOT / "bench" / "rcflib_native"
+RCFLIB_NATIVE_BIN = RCFLIB_NATIVE_DIR / "target" / "release" / "rcflib-native-bench"
 DOC_PATH = REPO_ROOT / "docs" / "benchmarks.md"
 GNU_TIME = "/usr/bin/time"
 
@@ -70,6 +75,25 @@ def oddity_run(detector, settings=(), limit=None):
     if limit:
         cmd += ["--limit", limit]
     out, peak = measured(cmd)
+    report = json.loads(out.strip().splitlines()[-1])
+    report["peak_mib"] = peak
+    return report
+
+
+def rcflib_native_run():
+    """AWS's random cut forest compiled natively (the `krcf` crate's port
+    of rcflib, built from bench/rcflib_native), the same loop as
+    `stream_throughput`; an error entry when it cannot be built."""
+    built = subprocess.run(
+        ["cargo", "build", "--release", "--manifest-path",
+         RCFLIB_NATIVE_DIR / "Cargo.toml"], capture_output=True, text=True)
+    if built.returncode != 0:
+        return {"error": "cannot build bench/rcflib_native: "
+                + built.stderr.strip().splitlines()[-1][:200]}
+    try:
+        out, peak = measured([RCFLIB_NATIVE_BIN, STREAM_CSV])
+    except RuntimeError as error:
+        return {"error": str(error).splitlines()[-1][:200]}
     report = json.loads(out.strip().splitlines()[-1])
     report["peak_mib"] = peak
     return report
@@ -135,6 +159,8 @@ def python_run(worker, *args):
 def throughput_part(river_points):
     print("throughput: oddity rcf", flush=True)
     rcf = oddity_run("rcf")
+    print("throughput: rcflib native (krcf crate)", flush=True)
+    rcflib_native = rcflib_native_run()
     print("throughput: rcflib (krcf)", flush=True)
     rcflib = python_run("--rcflib-worker")
     print("throughput: oddity hst", flush=True)
@@ -144,7 +170,8 @@ def throughput_part(river_points):
     print(f"throughput: River HalfSpaceTrees on {river_points} points",
           flush=True)
     river = python_run("--river-worker", str(river_points))
-    return {"rcf": rcf, "rcflib": rcflib, "hst_full": hst_full,
+    return {"rcf": rcf, "rcflib": rcflib, "rcflib_native": rcflib_native,
+            "hst_full": hst_full,
             "hst_same": hst_same, "river": river,
             "river_points": river_points}
 
@@ -177,7 +204,15 @@ def render_throughput(t):
         f"`stream_10d.csv`: {rcf['points']:,} points x {rcf['features']} "
         "features, prequential (score, then learn), one thread, each program "
         "its own process; ROC-AUC over the points after the first 1,000; "
-        "peak memory is the whole process's (GNU time), data included.", "",
+        "peak memory is the whole process's (GNU time), data included. "
+        "rcflib runs three ways: compiled natively in this run (the "
+        "`krcf` crate's port of AWS's rcflib, a modified copy of it, built "
+        "from `bench/rcflib_native` with the same loop as oddity's "
+        "`stream_throughput` example), through krcf's Python bindings "
+        "(one Python call per score and per update), and the figure the "
+        "stream's README gives for AWS's own Rust build on a machine of "
+        "the kind the project builds on. The figure depends on the "
+        "machine; the native run in this run does not.", "",
         "| implementation | parameters | points | points/s | ROC-AUC | peak MiB |",
         "|---|---|---|---|---|---|",
         f"| oddity random cut forest | 50 trees x 256 | {rcf['points']:,} | "
@@ -191,6 +226,16 @@ def render_throughput(t):
             f"| rcflib via krcf (Python bindings) | 50 trees x 256 | "
             f"{rcflib['points']:,} | {fmt_rate(rcflib)} | "
             f"{rcflib['roc_auc']:.4f} | {rcflib['peak_mib']:.0f} |")
+    native = t.get("rcflib_native", {"error": "not run"})
+    if "error" in native:
+        lines.append(f"| rcflib, native Rust (krcf crate, this run) | 50 trees x 256 | - | "
+                     f"{fmt_rate(native)} | - | - |")
+    else:
+        lines.append(
+            f"| rcflib, native Rust (krcf {native['implementation'].split()[-1]} "
+            f"crate, this run) | 50 trees x 256 | {native['points']:,} | "
+            f"{fmt_rate(native)} | {native['roc_auc']:.4f} | "
+            f"{native['peak_mib']:.0f} |")
     lo, hi = RCFLIB_NATIVE
     lines.append(f"| rcflib, native Rust (the stream's README) | 50 trees x 256 | "
                  f"200,000 | {lo:,} to {hi:,} | 0.998 | 23 |")
@@ -213,6 +258,9 @@ def render_throughput(t):
     lines.append("")
     ratios = [f"random cut forest: {rcf['points_per_s'] / hi:.1f}x to "
               f"{rcf['points_per_s'] / lo:.1f}x rcflib's native figure"]
+    if "error" not in native:
+        ratios.append(f"{rcf['points_per_s'] / native['points_per_s']:.1f}x "
+                      "rcflib compiled natively in this run")
     if "error" not in rcflib:
         ratios.append(f"{rcf['points_per_s'] / rcflib['points_per_s']:.1f}x "
                       "rcflib through its Python bindings in this run")
