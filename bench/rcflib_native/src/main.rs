@@ -11,6 +11,9 @@ use std::time::Instant;
 
 use krcf::{RandomCutForest, RandomCutForestOptions};
 
+/// The version Cargo.toml pins, reported with the figures.
+const KRCF_VERSION: &str = "0.4.0";
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let usage = "usage: rcflib-native-bench FILE [--limit N] [--skip N]";
     let mut args = std::env::args().skip(1);
@@ -44,8 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seconds = started.elapsed().as_secs_f64();
     let skip = skip.min(scores.len());
     println!(
-        "{{\"implementation\":\"krcf {}\",\"points\":{},\"features\":{dimensions},\"seconds\":{seconds},\"points_per_s\":{},\"roc_auc\":{}}}",
-        "0.4.0",
+        "{{\"implementation\":\"krcf {KRCF_VERSION}\",\"points\":{},\"features\":{dimensions},\"seconds\":{seconds},\"points_per_s\":{},\"roc_auc\":{}}}",
         points.len(),
         points.len() as f64 / seconds,
         roc_auc(&scores[skip..], &labels[skip..]),
