@@ -1743,7 +1743,8 @@ def old_sections(doc_path):
     text = doc_path.read_text() if doc_path.exists() else ""
     sections, current = {}, None
     for line in text.split("\n"):
-        if line.startswith("## ") or line.startswith("<!-- streams:begin"):
+        # A marked section another script owns ends the part before it.
+        if line.startswith("## ") or re.match(r"<!-- [\w-]+:begin", line):
             current = next((part for part, heading in PART_HEADINGS.items()
                             if line == heading), None)
             if current:
