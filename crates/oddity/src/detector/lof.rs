@@ -34,6 +34,11 @@
 //! points spans about `k n / m` real ones, and scores are approximate (on
 //! 100,000 Gaussian points in 10 features, samples of 10,000 and 30,000
 //! points kept a rank correlation of 0.92 and 0.94 with exact scores).
+//! FIXME: unlike k-nearest-neighbour distance, an approximate fit does not
+//! measure its own rank correlation: an exact LOF of a probe point needs
+//! the exact neighbours of its neighbours (about `k²` brute-force searches
+//! per probe); probing with an exact index over a bounded random subset
+//! would make it affordable.
 //!
 //! Attribution: the score grows with the point's mean reachability distance
 //! (the neighbours' densities do not depend on the point); each neighbour's

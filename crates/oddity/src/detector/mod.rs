@@ -49,6 +49,7 @@ pub use knn::{KNearestNeighbors, KNearestNeighborsParams, KnnMethod};
 pub use lof::{LocalOutlierFactor, LocalOutlierFactorParams};
 pub use lstm::{LstmAutoencoder, LstmAutoencoderParams};
 pub use mahalanobis::{Mcd, McdParams};
+pub use neighbors::ApproximationCheck;
 pub use ocsvm::{Gamma, OneClassSvm, OneClassSvmParams, SvmSolver};
 pub use pca::{Pca, PcaMethod, PcaParams};
 
