@@ -1630,26 +1630,67 @@ fn sum_rule_rows() -> String {
     text
 }
 
+/// `detect`'s CSV output for `data` with `params`, and its rows.
+#[cfg(feature = "autoencoder")]
+fn detect_csv(data: &Path, params: &[&str]) -> (String, Vec<Vec<String>>) {
+    let text = stdout_of(
+        oddity()
+            .arg("detect")
+            .arg(data)
+            .args(params)
+            .args(["--format", "csv"]),
+    );
+    let rows = csv_cells(&text);
+    (text, rows)
+}
+
+/// The row with the largest number in `column`.
+#[cfg(feature = "autoencoder")]
+fn top_row(rows: &[Vec<String>], column: usize) -> &Vec<String> {
+    let value = |row: &Vec<String>| row[column].parse::<f64>().unwrap();
+    rows.iter()
+        .max_by(|a, b| value(a).total_cmp(&value(b)))
+        .unwrap()
+}
+
+/// The CSV that `score` writes for `data` (with `score_params`) with the
+/// model that `fit` saves from `data` with `fit_params`.
+#[cfg(feature = "autoencoder")]
+fn fit_then_score(
+    dir: &TempDir,
+    data: &Path,
+    fit_params: &[&str],
+    score_params: &[&str],
+) -> String {
+    let model = dir.path().join("fitted.oddity");
+    stdout_of(
+        oddity()
+            .arg("fit")
+            .arg(data)
+            .args(fit_params)
+            .arg("-o")
+            .arg(&model),
+    );
+    stdout_of(
+        oddity()
+            .arg("score")
+            .arg(&model)
+            .arg(data)
+            .args(score_params)
+            .args(["--format", "csv"]),
+    )
+}
+
 #[cfg(feature = "autoencoder")]
 #[test]
 fn autoencoder_flags_a_row_that_breaks_the_columns_rule() {
     let dir = TempDir::new().unwrap();
     let data = write_file(&dir, "rule.csv", sum_rule_rows().as_bytes());
     let params = ["--detector", "autoencoder", "--id", "id"];
-    let detected = stdout_of(
-        oddity()
-            .arg("detect")
-            .arg(&data)
-            .args(params)
-            .args(["--format", "csv"]),
-    );
-    let rows = csv_cells(&detected);
+    let (detected, rows) = detect_csv(&data, &params);
     assert_eq!(rows.len(), 400);
     let score = |row: &Vec<String>| row[2].parse::<f64>().unwrap();
-    let top = rows
-        .iter()
-        .max_by(|a, b| score(a).total_cmp(&score(b)))
-        .unwrap();
+    let top = top_row(&rows, 2);
     assert_eq!((top[1].as_str(), top[4].as_str()), ("r123", "1"), "{top:?}");
     // Far above every other row: the rule is learnt, not just the ranges.
     let runner_up = rows
@@ -1660,22 +1701,7 @@ fn autoencoder_flags_a_row_that_breaks_the_columns_rule() {
     assert!(score(top) > 5.0 * runner_up, "{top:?} {runner_up}");
 
     // fit + score with the saved model gives the scores detect gave.
-    let model = dir.path().join("ae.oddity");
-    stdout_of(
-        oddity()
-            .arg("fit")
-            .arg(&data)
-            .args(params)
-            .arg("-o")
-            .arg(&model),
-    );
-    let scored = stdout_of(
-        oddity()
-            .arg("score")
-            .arg(&model)
-            .arg(&data)
-            .args(["--id", "id", "--format", "csv"]),
-    );
+    let scored = fit_then_score(&dir, &data, &params, &["--id", "id"]);
     let scores = |text: &str| -> Vec<String> {
         text.lines()
             .skip(1)
@@ -1835,20 +1861,9 @@ fn lstm_autoencoder_finds_a_period_of_the_wrong_shape() {
         "--param",
         "hidden=16",
     ];
-    let detected = stdout_of(
-        oddity()
-            .arg("detect")
-            .arg(&data)
-            .args(params)
-            .args(["--format", "csv"]),
-    );
-    let rows = csv_cells(&detected);
+    let (detected, rows) = detect_csv(&data, &params);
     assert_eq!(rows.len(), 800);
-    let score = |row: &Vec<String>| row[1].parse::<f64>().unwrap();
-    let top = rows
-        .iter()
-        .max_by(|a, b| score(a).total_cmp(&score(b)))
-        .unwrap();
+    let top = top_row(&rows, 1);
     // The top row's window overlaps the planted period (1-based rows 401
     // to 432).
     let first: u64 = top[4].parse().unwrap();
@@ -1856,23 +1871,7 @@ fn lstm_autoencoder_finds_a_period_of_the_wrong_shape() {
     assert!(first <= 432 && last >= 401, "{top:?}");
 
     // fit + score with the saved model gives the scores detect gave.
-    let model = dir.path().join("lstm.oddity");
-    stdout_of(
-        oddity()
-            .arg("fit")
-            .arg(&data)
-            .args(params)
-            .arg("-o")
-            .arg(&model),
-    );
-    let scored = stdout_of(
-        oddity()
-            .arg("score")
-            .arg(&model)
-            .arg(&data)
-            .args(["--format", "csv"]),
-    );
-    assert_eq!(scored, detected);
+    assert_eq!(fit_then_score(&dir, &data, &params, &[]), detected);
 
     // Without windows it is an error that says what to add.
     oddity()
