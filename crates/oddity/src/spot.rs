@@ -91,13 +91,7 @@ impl Default for SpotParams {
 impl SpotParams {
     /// Checks every parameter; the first bad one is reported.
     pub fn validate(&self) -> Result<(), ThresholdError> {
-        let invalid = |name, allowed, value| {
-            Err(ThresholdError::InvalidParameter {
-                name,
-                allowed,
-                value,
-            })
-        };
+        let invalid = |name, allowed, value| Err(ThresholdError::invalid(name, allowed, value));
         if !(self.level > 0.0 && self.level < 1.0) {
             return invalid("spot level", "in (0, 1)", self.level);
         }

@@ -93,11 +93,7 @@ impl StreamThresholdParams {
             ("cooldown", self.cooldown),
         ] {
             if value == 0 {
-                return Err(ThresholdError::InvalidParameter {
-                    name,
-                    allowed: "at least 1",
-                    value: 0.0,
-                });
+                return Err(ThresholdError::invalid(name, "at least 1", 0.0));
             }
         }
         Ok(())

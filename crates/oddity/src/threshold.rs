@@ -100,6 +100,18 @@ pub enum ThresholdError {
     InvalidCalibration { reason: String },
 }
 
+impl ThresholdError {
+    /// [`ThresholdError::InvalidParameter`]: `name` must be `allowed`,
+    /// and is `value`.
+    pub(crate) fn invalid(name: &'static str, allowed: &'static str, value: f64) -> Self {
+        ThresholdError::InvalidParameter {
+            name,
+            allowed,
+            value,
+        }
+    }
+}
+
 /// How to turn raw scores into anomaly decisions: a point is an anomaly when
 /// its score is strictly above the threshold the rule picks.
 ///
@@ -132,13 +144,7 @@ pub enum ThresholdRule {
 impl ThresholdRule {
     /// Checks that the rule's parameter lies in its allowed range.
     pub fn validate(&self) -> Result<(), ThresholdError> {
-        let invalid = |name, allowed, value| {
-            Err(ThresholdError::InvalidParameter {
-                name,
-                allowed,
-                value,
-            })
-        };
+        let invalid = |name, allowed, value| Err(ThresholdError::invalid(name, allowed, value));
         match *self {
             ThresholdRule::Auto => Ok(()),
             ThresholdRule::Contamination(c) if c > 0.0 && c <= MAX_CONTAMINATION => Ok(()),
