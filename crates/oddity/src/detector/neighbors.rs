@@ -1362,10 +1362,7 @@ pub(crate) fn check_approximation(
     scores: &[f64],
     exact: impl Fn(&[f64]) -> f64 + Sync,
 ) -> ApproximationCheck {
-    let n_points = points.nrows();
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ PROBE_SEED_SALT);
-    let probes =
-        rand::seq::index::sample(&mut rng, n_points, APPROXIMATION_PROBES.min(n_points)).into_vec();
+    let probes = probe_rows(points.nrows(), APPROXIMATION_PROBES, seed);
     let exact_scores: Vec<f64> = probes
         .par_iter()
         .map(|&probe| {
@@ -1394,9 +1391,16 @@ pub(crate) fn check_approximation(
     }
 }
 
+/// A seeded uniform sample of `count` of `n_points` rows (all when fewer),
+/// drawn apart from the indexed sample, for measuring an approximation.
+pub(crate) fn probe_rows(n_points: usize, count: usize, seed: u64) -> Vec<usize> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ PROBE_SEED_SALT);
+    rand::seq::index::sample(&mut rng, n_points, count.min(n_points)).into_vec()
+}
+
 /// Spearman's rank correlation (ties take their mean rank) of two equally
 /// long series; 1 when both are constant, 0 when only one is.
-fn rank_correlation(a: &[f64], b: &[f64]) -> f64 {
+pub(crate) fn rank_correlation(a: &[f64], b: &[f64]) -> f64 {
     let (a, b) = (mean_ranks(a), mean_ranks(b));
     let mean = (a.len() as f64 + 1.0) / 2.0;
     let (mut covariance, mut variance_a, mut variance_b) = (0.0, 0.0, 0.0);
