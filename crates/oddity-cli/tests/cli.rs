@@ -159,6 +159,28 @@ fn results_do_not_depend_on_thread_count_or_stdin() {
 }
 
 #[test]
+fn detect_gives_the_same_rows_whether_it_keeps_or_rereads_its_input() {
+    // The input is kept in memory and fitted whole, kept and sampled, or
+    // read a second time to score (a budget of 0 MiB): the same model and
+    // the same output each time.
+    for max_fit_rows in ["5000", "1000"] {
+        let run = |budget: &str| {
+            stdout_of(oddity().arg("detect").arg(demo()).args([
+                "--id",
+                "id",
+                "--format",
+                "csv",
+                "--max-fit-rows",
+                max_fit_rows,
+                "--memory-budget",
+                budget,
+            ]))
+        };
+        assert_eq!(run("512"), run("0"), "--max-fit-rows {max_fit_rows}");
+    }
+}
+
+#[test]
 fn fit_score_eval_and_inspect_round_trip() {
     let dir = TempDir::new().unwrap();
     let model = dir.path().join("fraud.oddity");
