@@ -380,9 +380,11 @@ fn sample_source(
     let mut reservoir = Reservoir::new(capacity, options.seed);
     let mut retained = Some(Vec::new());
     let mut retained_bytes = 0;
-    // Whether every chunk read is in `retained` and none in the reservoir.
-    let every_row_fitted = training == TrainingRows::default();
-    let mut deferred = every_row_fitted;
+    // Every row read is offered to the sample (no holdout, no label filter).
+    let offers_every_row = training == TrainingRows::default();
+    // Whether every chunk read so far is in `retained` and none is in the
+    // reservoir yet.
+    let mut deferred = offers_every_row;
     let mut n_read = 0;
     while let Some(chunk) = source.next_chunk(options.chunk_rows)? {
         let chunk_bytes = estimated_bytes(&chunk);
@@ -394,7 +396,7 @@ fn sample_source(
             deferred = false;
         }
         if !deferred {
-            if every_row_fitted {
+            if offers_every_row {
                 reservoir.offer(&chunk);
             } else {
                 reservoir.offer(&training.select(&chunk, options)?);
