@@ -40,6 +40,8 @@
 //! and [`LocalOutlierFactor::approximation`] reports the rank correlation,
 //! which the fit also logs as a warning. Building that index costs what an
 //! exact fit's index costs; the searches, a small part of an exact fit's.
+//! Above a million training points the index's copy of them is not built
+//! and the fit only warns that its scores are approximate.
 //!
 //! Attribution: the score grows with the point's mean reachability distance
 //! (the neighbours' densities do not depend on the point); each neighbour's
@@ -125,6 +127,11 @@ pub struct LocalOutlierFactor {
 /// each costs about `k² + k + 1` searches of an exact index.
 const APPROXIMATION_PROBES: usize = 32;
 
+/// Most training points an approximate fit measures itself on: the exact
+/// index holds a copy of every point, which beyond this would add more
+/// memory than a measurement is worth.
+const MAX_POINTS_CHECKED: usize = 1_000_000;
+
 impl LocalOutlierFactor {
     /// Indexes the training points (finite, at least 2) and computes their
     /// k-distances, densities and leave-one-out scores.
@@ -178,7 +185,16 @@ impl LocalOutlierFactor {
             neighbors::training_scores(points, reference.as_deref(), own_scores, |rows| {
                 detector.score_finite(rows)
             });
-        if reference.is_some() {
+        if reference.is_some() && points.nrows() > MAX_POINTS_CHECKED {
+            tracing::warn!(
+                "local_outlier_factor searches {} of {} training points, so its scores are \
+                 approximate; how closely they follow exact ones is not measured above {} \
+                 training points",
+                detector.index.n_points(),
+                points.nrows(),
+                MAX_POINTS_CHECKED,
+            );
+        } else if reference.is_some() {
             let probes = neighbors::probe_rows(points.nrows(), APPROXIMATION_PROBES, params.seed);
             let exact = exact_training_scores(points, &probes, n_neighbors);
             let approximate: Vec<f64> = probes
