@@ -43,6 +43,11 @@ use serde::{Deserialize, Serialize};
 use super::neighbors::{self, ApproximationCheck, NeighborIndex};
 use super::{Detector, FitError, ParamError, normalise_shares};
 
+/// Training points an approximate fit compares with their exact scores:
+/// enough that the rank correlation's standard error is a few hundredths,
+/// few enough that the brute-force search costs a fraction of the fit.
+const APPROXIMATION_PROBES: usize = 128;
+
 /// How a point's distances to its nearest neighbours become its score.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -187,21 +192,17 @@ impl KNearestNeighbors {
                 detector.score_finite(rows)
             });
         if reference.is_some() {
-            let check = neighbors::check_approximation(
-                points,
-                n_neighbors,
-                params.seed,
-                &detector.training_scores,
-                |distances| params.method.aggregate(distances),
-            );
-            tracing::warn!(
-                "k_nearest_neighbors searches {} of {} training points, so its scores are \
-                 approximate: on {} random training points they rank with Spearman \
-                 correlation {:.3} against exact scores",
+            let check = ApproximationCheck::measure(
+                params.name(),
                 detector.index.n_points(),
-                points.nrows(),
-                check.n_probes,
-                check.rank_correlation,
+                &detector.training_scores,
+                APPROXIMATION_PROBES,
+                params.seed,
+                |probes| {
+                    neighbors::brute_force_scores(points, probes, n_neighbors, |distances| {
+                        params.method.aggregate(distances)
+                    })
+                },
             );
             detector.approximation = Some(check);
         }

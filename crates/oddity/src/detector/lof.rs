@@ -195,24 +195,13 @@ impl LocalOutlierFactor {
                 MAX_POINTS_CHECKED,
             );
         } else if reference.is_some() {
-            let probes = neighbors::probe_rows(points.nrows(), APPROXIMATION_PROBES, params.seed);
-            let exact = exact_training_scores(points, &probes, n_neighbors);
-            let approximate: Vec<f64> = probes
-                .iter()
-                .map(|&row| detector.training_scores[row])
-                .collect();
-            let check = ApproximationCheck {
-                n_probes: probes.len(),
-                rank_correlation: neighbors::rank_correlation(&approximate, &exact),
-            };
-            tracing::warn!(
-                "local_outlier_factor searches {} of {} training points, so its scores are \
-                 approximate: on {} random training points they rank with Spearman \
-                 correlation {:.3} against exact scores",
+            let check = ApproximationCheck::measure(
+                params.name(),
                 detector.index.n_points(),
-                points.nrows(),
-                check.n_probes,
-                check.rank_correlation,
+                &detector.training_scores,
+                APPROXIMATION_PROBES,
+                params.seed,
+                |probes| exact_training_scores(points, probes, n_neighbors),
             );
             detector.approximation = Some(check);
         }

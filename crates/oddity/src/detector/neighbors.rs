@@ -1342,29 +1342,53 @@ pub struct ApproximationCheck {
     pub rank_correlation: f64,
 }
 
-/// Training points [`check_approximation`] compares: enough that the rank
-/// correlation's standard error is a few hundredths, few enough that the
-/// brute-force search costs a fraction of an approximate fit.
-const APPROXIMATION_PROBES: usize = 128;
-
 /// Mixed into the seed of the probe sample, so that it is drawn apart
 /// from the indexed sample.
 const PROBE_SEED_SALT: u64 = 0x5EED_0F9B_0E5A;
 
-/// Compares the approximate training `scores` of a seeded sample of rows
-/// with their exact scores: `exact` turns a row's `k` nearest distances
-/// to the other training points (ascending, found by brute force) into its
-/// score. Costs [`APPROXIMATION_PROBES`] times `n d`, spread over threads.
-pub(crate) fn check_approximation(
+impl ApproximationCheck {
+    /// Compares the approximate training `scores` of `detector` (which
+    /// searches `n_indexed` of the `scores.len()` training points) with
+    /// exact ones on a seeded sample of `n_probes` rows, whose exact scores
+    /// `exact` computes, and logs the result as a warning.
+    pub(crate) fn measure(
+        detector: &str,
+        n_indexed: usize,
+        scores: &[f64],
+        n_probes: usize,
+        seed: u64,
+        exact: impl FnOnce(&[usize]) -> Vec<f64>,
+    ) -> ApproximationCheck {
+        let probes = probe_rows(scores.len(), n_probes, seed);
+        let exact_scores = exact(&probes);
+        let approximate: Vec<f64> = probes.iter().map(|&row| scores[row]).collect();
+        let check = ApproximationCheck {
+            n_probes: probes.len(),
+            rank_correlation: rank_correlation(&approximate, &exact_scores),
+        };
+        tracing::warn!(
+            "{detector} searches {n_indexed} of {} training points, so its scores are \
+             approximate: on {} random training points they rank with Spearman correlation \
+             {:.3} against exact scores",
+            scores.len(),
+            check.n_probes,
+            check.rank_correlation,
+        );
+        check
+    }
+}
+
+/// Exact leave-one-out scores of the training rows `rows` of `points`:
+/// `aggregate` turns a row's `k` nearest distances to the other training
+/// points (ascending, found by brute force) into its score. Costs
+/// `rows.len()` times `n d`, spread over threads.
+pub(crate) fn brute_force_scores(
     points: ArrayView2<'_, f64>,
+    rows: &[usize],
     k: usize,
-    seed: u64,
-    scores: &[f64],
-    exact: impl Fn(&[f64]) -> f64 + Sync,
-) -> ApproximationCheck {
-    let probes = probe_rows(points.nrows(), APPROXIMATION_PROBES, seed);
-    let exact_scores: Vec<f64> = probes
-        .par_iter()
+    aggregate: impl Fn(&[f64]) -> f64 + Sync,
+) -> Vec<f64> {
+    rows.par_iter()
         .map(|&probe| {
             let query = points.row(probe);
             let mut distances: Vec<f64> = points
@@ -1381,19 +1405,14 @@ pub(crate) fn check_approximation(
             distances.select_nth_unstable_by(k - 1, f64::total_cmp);
             let nearest = &mut distances[..k];
             nearest.sort_unstable_by(f64::total_cmp);
-            exact(nearest)
+            aggregate(nearest)
         })
-        .collect();
-    let approximate: Vec<f64> = probes.iter().map(|&row| scores[row]).collect();
-    ApproximationCheck {
-        n_probes: probes.len(),
-        rank_correlation: rank_correlation(&approximate, &exact_scores),
-    }
+        .collect()
 }
 
 /// A seeded uniform sample of `count` of `n_points` rows (all when fewer),
 /// drawn apart from the indexed sample, for measuring an approximation.
-pub(crate) fn probe_rows(n_points: usize, count: usize, seed: u64) -> Vec<usize> {
+fn probe_rows(n_points: usize, count: usize, seed: u64) -> Vec<usize> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ PROBE_SEED_SALT);
     rand::seq::index::sample(&mut rng, n_points, count.min(n_points)).into_vec()
 }

@@ -687,6 +687,7 @@ impl Detector for OneClassSvm {
 #[cfg(test)]
 mod tests {
     use crate::detector::ecdf::reference::gaussian;
+    use crate::detector::neighbors::rank_correlation;
     use proptest::prelude::*;
 
     use super::super::mahalanobis::test_data::{PROBES, correlated};
@@ -718,23 +719,6 @@ mod tests {
 
     fn top(values: &[f64]) -> Option<usize> {
         (0..values.len()).max_by(|&a, &b| values[a].total_cmp(&values[b]))
-    }
-
-    /// Spearman's rank correlation (no ties expected).
-    fn rank_correlation(a: &[f64], b: &[f64]) -> f64 {
-        let ranks = |values: &[f64]| {
-            let mut order: Vec<usize> = (0..values.len()).collect();
-            order.sort_by(|&x, &y| values[x].total_cmp(&values[y]));
-            let mut ranks = vec![0.0; values.len()];
-            for (rank, &index) in order.iter().enumerate() {
-                ranks[index] = rank as f64;
-            }
-            ranks
-        };
-        let (ra, rb) = (ranks(a), ranks(b));
-        let n = a.len() as f64;
-        let squared: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - y) * (x - y)).sum();
-        1.0 - 6.0 * squared / (n * (n * n - 1.0))
     }
 
     #[test]
