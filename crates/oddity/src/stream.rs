@@ -1295,16 +1295,6 @@ mod tests {
         checkpoint_round_trip_of(options, &whole);
     }
 
-    /// Rows `first..end` of `whole` as a frame of their own.
-    fn rows_of(whole: &Frame, first: usize, end: usize) -> Frame {
-        let mut part = Frame::with_capacity(whole.schema.clone(), end - first);
-        for row in first..end {
-            part.push_row_from(whole, row);
-        }
-        part.first_row = whole.first_row + first as u64;
-        part
-    }
-
     /// Processing `whole` in one go and in two parts with a save and a
     /// load in between gives bit-identical scores and decisions.
     fn checkpoint_round_trip_of(options: StreamOptions, whole: &Frame) {
@@ -1312,8 +1302,8 @@ mod tests {
         let binding = uninterrupted.bind(&whole.schema).unwrap();
         let expected = uninterrupted.process(whole, &binding, false).unwrap();
 
-        let head = rows_of(whole, 0, 777);
-        let tail = rows_of(whole, 777, whole.n_rows());
+        let head = whole.slice(0..777);
+        let tail = whole.slice(777..whole.n_rows());
         let mut first = StreamModel::new(options, &head.schema).unwrap();
         let mut got = first.process(&head, &binding, false).unwrap();
         let dir = tempfile::tempdir().unwrap();
